@@ -1,0 +1,48 @@
+# Vigie: `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app webapp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+export HOST PORT WORKERS
+
+.PHONY: help install install-dev translations run bootstrap test lint bench evaluate clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed translations ## Create .venv and install the pinned dependencies
+
+install-dev: install $(VENV)/.installed-dev ## Install the test and lint tools too
+
+translations: $(VENV)/.installed ## Compile the French UI catalogues
+	@$(FLASK) translations
+
+bootstrap: install ## Train pump-1 from data/ if the store is empty; create the admin
+	$(FLASK) bootstrap
+
+run: bootstrap ## Serve Vigie with gunicorn on http://$(HOST):$(PORT)
+	$(BIN)/gunicorn --config webapp/gunicorn_conf.py "webapp:create_app()"
+
+test: install-dev ## Run the whole test suite
+	$(BIN)/pytest -q
+
+lint: install-dev ## Check the code with ruff
+	$(BIN)/ruff check webapp features tests
+
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache

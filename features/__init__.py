@@ -1,0 +1,1 @@
+"""Sensor schema, input validation and the feature pipeline shared by training and serving."""

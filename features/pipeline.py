@@ -1,0 +1,110 @@
+"""The feature pipeline and model wrapper: the one code path used by training and by serving."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import RobustScaler
+
+from features.detector import (PcaT2QDetector, TrailingMean, calibrate_threshold,
+                               calibration_warnings, trailing_mean)
+from features.schema import SENSOR_COLUMNS
+
+DETECTOR_NAME = "pca-t2-q"
+
+DEFAULT_SETTINGS = {
+    "input_window": 1,
+    "score_window": 1,
+    "variance": 0.95,
+    "threshold_quantile": 0.99,
+}
+
+
+class SensorSelector(BaseEstimator, TransformerMixin):
+    """Pick the sensor columns in the schema's order, so column order in a file never matters."""
+
+    def __init__(self, columns=SENSOR_COLUMNS):
+        self.columns = columns
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return np.asarray(X[list(self.columns)], dtype=float)
+
+
+def build_pipeline(settings, columns=SENSOR_COLUMNS):
+    """The scikit-learn Pipeline from raw sensor columns to the detector."""
+    return Pipeline([
+        ("select", SensorSelector(tuple(columns))),
+        ("smooth", TrailingMean(settings["input_window"])),
+        ("scale", RobustScaler()),
+        ("detector", PcaT2QDetector(variance=settings["variance"])),
+    ])
+
+
+@dataclass
+class Scores:
+    """Scores of an ordered sequence of readings."""
+
+    scores: np.ndarray
+    contributions: pd.DataFrame
+    threshold: float
+
+    @property
+    def anomaly(self):
+        return self.scores > self.threshold
+
+    def top_sensors(self, row, count=3):
+        """The sensors that weigh most in the score of `row`, largest first."""
+        return self.contributions.iloc[row].sort_values(ascending=False).index[:count].tolist()
+
+
+class AnomalyModel:
+    """What model.pkl holds: the fitted pipeline, its threshold and its settings."""
+
+    def __init__(self, pipeline, threshold, settings, columns):
+        self.pipeline = pipeline
+        self.threshold = float(threshold)
+        self.settings = dict(settings)
+        self.columns = tuple(columns)
+
+    @property
+    def context_size(self):
+        """How many earlier readings a sequence needs to be scored as if it never stopped."""
+        return self.settings["input_window"] - 1 + self.settings["score_window"] - 1
+
+    def score(self, frame, context=None):
+        """Score readings in time order; `context` holds earlier readings of the same asset."""
+        if context is not None and len(context) and self.context_size:
+            context = context[list(self.columns)].iloc[-self.context_size:]
+            frame = pd.concat([context, frame[list(self.columns)]], ignore_index=True)
+            skip = len(context)
+        else:
+            skip = 0
+        features = self.pipeline[:-1].transform(frame)
+        parts = self.pipeline[-1].contributions(features)
+        parts = trailing_mean(parts, self.settings["score_window"])[skip:]
+        contributions = pd.DataFrame(parts, columns=list(self.columns))
+        return Scores(parts.sum(axis=1), contributions, self.threshold)
+
+    def score_one(self, values):
+        """Score a single reading on its own (no earlier readings are known)."""
+        return self.score(pd.DataFrame([values], columns=list(self.columns)))
+
+
+def fit_model(frame, settings=None):
+    """Fit the pipeline on normal-operation readings and calibrate its threshold.
+
+    Returns (model, warnings) where warnings say when the calibration data looks too short
+    or abnormal.
+    """
+    settings = {**DEFAULT_SETTINGS, **(settings or {})}
+    pipeline = build_pipeline(settings)
+    pipeline.fit(frame)
+    model = AnomalyModel(pipeline, 0.0, settings, SENSOR_COLUMNS)
+    scores = model.score(frame).scores
+    model.threshold = calibrate_threshold(scores, settings["threshold_quantile"])
+    return model, calibration_warnings(frame, scores)

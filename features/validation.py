@@ -1,0 +1,146 @@
+"""Input validation: every reading is checked against the sensor schema before it is scored."""
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features.schema import SENSORS
+
+
+class SchemaError(ValueError):
+    """The input lacks sensor columns that the model needs."""
+
+    def __init__(self, missing):
+        self.missing = list(missing)
+        super().__init__("missing sensor columns: " + ", ".join(self.missing))
+
+
+@dataclass
+class FieldError:
+    """One invalid value: where it is (`index`: reading index or file line), which field, why.
+
+    `code` is stable for programs and translation; `message` is plain English for people.
+    """
+
+    index: int
+    field: str
+    code: str
+    message: str
+    params: dict = field(default_factory=dict)
+
+    def as_dict(self):
+        """The error as the JSON API reports it."""
+        return {"index": self.index, "field": self.field, "message": self.message}
+
+
+def _range_message(sensor):
+    return f"must be between {sensor.low:g} and {sensor.high:g} {sensor.unit}"
+
+
+MESSAGES = {
+    "missing": "is required",
+    "not_a_number": "must be a number",
+    "not_finite": "must be a finite number (not NaN or infinity)",
+}
+
+
+def _error(index, sensor, code, value=None):
+    message = _range_message(sensor) if code == "out_of_range" else MESSAGES[code]
+    params = {"low": sensor.low, "high": sensor.high, "unit": sensor.unit, "value": value}
+    return FieldError(index, sensor.name, code, f"{sensor.name} {message}", params)
+
+
+def parse_number(value):
+    """Turn a form or JSON value into a float; raise ValueError with a code otherwise.
+
+    A decimal comma is accepted because French plant exports and keyboards produce it.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValueError("missing")
+    if isinstance(value, bool):
+        raise ValueError("not_a_number")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip().replace(",", "."))
+        except ValueError:
+            raise ValueError("not_a_number") from None
+    else:
+        raise ValueError("not_a_number")
+    if not math.isfinite(number):
+        raise ValueError("not_finite")
+    return number
+
+
+def validate_reading(raw, sensors=SENSORS, index=0):
+    """Check one reading (a mapping of sensor name to value).
+
+    Returns (values, errors): `values` maps every valid sensor to a float, `errors` lists
+    every problem found, so that a user can fix them all at once.
+    """
+    values, errors = {}, []
+    for sensor in sensors:
+        try:
+            number = parse_number(raw.get(sensor.name))
+        except ValueError as exc:
+            errors.append(_error(index, sensor, str(exc)))
+            continue
+        except OverflowError:
+            errors.append(_error(index, sensor, "not_finite"))
+            continue
+        if not sensor.low <= number <= sensor.high:
+            errors.append(_error(index, sensor, "out_of_range", number))
+            continue
+        values[sensor.name] = number
+    return values, errors
+
+
+def check_columns(columns, sensors=SENSORS):
+    """Raise SchemaError naming every sensor column absent from `columns`."""
+    present = set(columns)
+    missing = [sensor.name for sensor in sensors if sensor.name not in present]
+    if missing:
+        raise SchemaError(missing)
+
+
+def _column_errors(raw, sensor, first_line):
+    """Vectorised check of one column of text cells; returns (numbers, errors)."""
+    text = raw.astype("string").str.strip()
+    empty = text.isna() | (text == "")
+    numbers = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+    numbers = numbers.astype("float64")
+    not_number = numbers.isna() & ~empty & ~text.str.lower().isin(["nan", "-nan", "+nan"])
+    not_finite = ~empty & ~not_number & ~np.isfinite(numbers.to_numpy(na_value=np.nan))
+    finite = numbers.where(~not_finite)
+    out_of_range = finite.notna() & ((finite < sensor.low) | (finite > sensor.high))
+    errors = []
+    for code, mask in (("missing", empty), ("not_a_number", not_number),
+                       ("not_finite", not_finite), ("out_of_range", out_of_range)):
+        for position in np.flatnonzero(mask.to_numpy(dtype=bool)):
+            value = numbers.iat[position] if code == "out_of_range" else None
+            errors.append(_error(first_line + int(position), sensor, code, value))
+    bad = (empty | not_number | not_finite | out_of_range).to_numpy(dtype=bool)
+    return numbers, bad, errors
+
+
+def validate_frame(frame, sensors=SENSORS, first_line=2):
+    """Check every sensor cell of a table read as text.
+
+    Returns (numbers, valid, errors): `numbers` holds the sensor columns as floats, `valid`
+    is a boolean array of the rows with no problem, and `errors` names each bad cell by its
+    line in the file (`first_line` is the line of the first row; the header is line 1).
+    """
+    check_columns(frame.columns, sensors)
+    numbers = pd.DataFrame(index=frame.index)
+    valid = np.ones(len(frame), dtype=bool)
+    errors = []
+    for sensor in sensors:
+        column, bad, column_errors = _column_errors(frame[sensor.name], sensor, first_line)
+        numbers[sensor.name] = column.to_numpy()
+        valid &= ~bad
+        errors.extend(column_errors)
+    errors.sort(key=lambda error: error.index)
+    return numbers, valid, errors

@@ -1,0 +1,77 @@
+"""Shared fixtures: each test gets its own model store, log folder and instance folder."""
+
+import os
+import re
+import shutil
+
+import pytest
+
+from webapp import create_app
+from webapp.registry import ModelRegistry
+from webapp.training import train_version
+from webapp.translations import compile_catalogues
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+DATA_DIR = os.path.join(TESTS_DIR, "data")
+NORMAL_CSV = os.path.join(DATA_DIR, "normal_400.csv")
+PASSWORDS = {"admin": "admin-pass-123", "analyst": "analyst-pass-123",
+             "operator": "operator-pass-123"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_translations():
+    """Tests see the current French catalogues, compiled once per run."""
+    compile_catalogues()
+
+
+@pytest.fixture(scope="session")
+def trained_store(tmp_path_factory):
+    """A model store with pump-1 v1 trained on 400 normal readings, built once per run."""
+    root = tmp_path_factory.mktemp("store-template")
+    train_version(ModelRegistry(str(root)), "pump-1", NORMAL_CSV, created_by="tests")
+    return root
+
+
+@pytest.fixture
+def paths(tmp_path, trained_store):
+    """Private store, logs and instance folders; the store starts with pump-1 v1 active."""
+    store = tmp_path / "model_store"
+    shutil.copytree(trained_store, store)
+    return {"MODEL_STORE": str(store), "LOG_DIR": str(tmp_path / "logs"),
+            "INSTANCE_DIR": str(tmp_path / "instance")}
+
+
+@pytest.fixture
+def app(paths):
+    app = create_app({**paths, "TESTING": True, "ADMIN_PASSWORD": PASSWORDS["admin"]})
+    from webapp import users
+    for role in ("analyst", "operator"):
+        users.create_user(app.config["DATABASE"], role, PASSWORDS[role], role)
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def csrf_token(client, path="/login"):
+    """The CSRF token of the form at `path`, as a browser would submit it."""
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+
+
+@pytest.fixture
+def login(client):
+    """Log in as one of the users 'admin', 'analyst', 'operator' through the real form."""
+    def log_in(name):
+        response = client.post("/login", data={
+            "username": name, "password": PASSWORDS[name], "csrf_token": csrf_token(client)})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return client
+    return log_in

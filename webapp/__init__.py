@@ -1,0 +1,80 @@
+"""Vigie: anomaly detection on pump sensor readings, as a Flask web application and API."""
+
+import logging
+
+from flask import Flask
+
+from webapp import users
+from webapp.config import finalise
+from webapp.version import APP_VERSION
+
+
+def create_app(overrides=None):
+    """Build the application; tests pass temporary paths in `overrides`."""
+    app = Flask(__name__, template_folder="../templates", static_folder="../static")
+    app.config.from_object("webapp.config.Defaults")
+    app.config.from_prefixed_env("VIGIE")
+    app.config.update(overrides or {})
+    finalise(app.config)
+    register_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    register_template_globals(app)
+    create_first_admin(app)
+    return app
+
+
+def register_logging(app):
+    from webapp.logging_setup import configure_logging
+    configure_logging(app)
+
+
+def register_extensions(app):
+    from webapp.extensions import babel, csrf, init_services, login_manager
+    from webapp.i18n import select_locale
+    from webapp.translations import catalogue_directories
+
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", ";".join(catalogue_directories()))
+    babel.init_app(app, locale_selector=select_locale)
+    init_services(app)
+
+
+def register_blueprints(app):
+    from webapp import auth, health, i18n, predict
+    for module in (auth, health, i18n, predict):
+        app.register_blueprint(module.bp)
+
+
+def register_error_handlers(app):
+    from webapp.errors import register_error_handlers as register
+    register(app)
+
+
+def register_commands(app):
+    from webapp.cli import register_commands as register
+    register(app)
+
+
+def register_template_globals(app):
+    from flask_babel import get_locale
+
+    from webapp.navigation import ROLE_LABELS, menu_items
+    app.jinja_env.globals.update(app_version=APP_VERSION, get_locale=get_locale,
+                                 menu_items=menu_items, role_labels=ROLE_LABELS)
+
+
+def create_first_admin(app):
+    """Create the users table and, on first start, the admin account."""
+    users.init_db(app.config["DATABASE"])
+    password = users.ensure_admin(app.config["DATABASE"], app.config["INSTANCE_DIR"],
+                                  app.config.get("ADMIN_PASSWORD"))
+    if password:
+        logging.getLogger("vigie").warning(
+            "created user 'admin' with password %s (also in instance/initial_admin_password)",
+            password)

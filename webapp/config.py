@@ -1,0 +1,61 @@
+"""Configuration: defaults derived from the project root, overridden by VIGIE_* variables."""
+
+import os
+import secrets
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Defaults:
+    """Default settings; `VIGIE_<NAME>` in the environment overrides `<NAME>`."""
+
+    MODEL_STORE = os.path.join(PROJECT_ROOT, "model_store")
+    LOG_DIR = os.path.join(PROJECT_ROOT, "logs")
+    INSTANCE_DIR = os.path.join(PROJECT_ROOT, "instance")
+    SECRET_KEY = None
+    ADMIN_PASSWORD = None
+    HTTPS = False
+    LANGUAGES = ("fr", "en")
+    BABEL_DEFAULT_LOCALE = "fr"
+    WTF_CSRF_TIME_LIMIT = 8 * 3600  # a form left open during a shift still submits
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    LOG_LEVEL = "INFO"
+
+
+def load_secret_key(instance_dir):
+    """The secret key kept in instance/secret_key, generated once (never in the repository)."""
+    path = os.path.join(instance_dir, "secret_key")
+    try:
+        with open(path, encoding="ascii") as handle:
+            return handle.read().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_hex(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another worker created it first: use theirs
+        with open(path, encoding="ascii") as handle:
+            return handle.read().strip()
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key)
+    return key
+
+
+def finalise(config):
+    """Derive settings that depend on others, and create the runtime folders."""
+    for name in ("MODEL_STORE", "LOG_DIR", "INSTANCE_DIR"):
+        config[name] = os.path.abspath(str(config[name]))
+    os.makedirs(config["INSTANCE_DIR"], exist_ok=True)
+    os.makedirs(config["MODEL_STORE"], exist_ok=True)
+    os.makedirs(config["LOG_DIR"], exist_ok=True)
+    config["AUDIT_DIR"] = os.path.join(config["LOG_DIR"], "audit")
+    config["DATABASE"] = os.path.join(config["INSTANCE_DIR"], "vigie.db")
+    if not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = os.environ.get("SECRET_KEY") or load_secret_key(
+            config["INSTANCE_DIR"])
+    https = str(config.get("HTTPS")).lower() in ("1", "true", "yes")
+    config["SESSION_COOKIE_SECURE"] = https
+    config["REMEMBER_COOKIE_SECURE"] = https

@@ -1,0 +1,36 @@
+"""Flask extensions, created once and bound to the app in the factory."""
+
+from flask import current_app
+from flask_babel import Babel
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+babel = Babel()
+
+
+def init_services(app):
+    """Bind the Flask-free services to the app, so that views, API and CLI share them."""
+    from webapp.audit import CsvAuditSink
+    from webapp.registry import ActiveModels, ModelRegistry
+
+    registry = ModelRegistry(app.config["MODEL_STORE"])
+    app.extensions["vigie.registry"] = registry
+    app.extensions["vigie.models"] = ActiveModels(registry)
+    app.extensions["vigie.audit"] = CsvAuditSink(app.config["AUDIT_DIR"])
+
+
+def registry():
+    """The model store of the current app."""
+    return current_app.extensions["vigie.registry"]
+
+
+def active_models():
+    """This process's cache of active models."""
+    return current_app.extensions["vigie.models"]
+
+
+def audit_sink():
+    """Where audit rows go."""
+    return current_app.extensions["vigie.audit"]

@@ -1,0 +1,20 @@
+"""The main menu: each page appears for the roles that may open it, once its blueprint exists."""
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+# (endpoint, label, lowest role). Areas add their page here when they are built.
+MENU = (
+    ("predict.home", _l("Score a reading"), "operator"),
+)
+
+ROLE_LABELS = {"operator": _l("operator"), "analyst": _l("analyst"), "admin": _l("admin")}
+
+
+def menu_items():
+    """The menu entries the current user may open, in menu order."""
+    if not current_user.is_authenticated:
+        return []
+    return [(endpoint, label) for endpoint, label, role in MENU
+            if endpoint in current_app.view_functions and current_user.has_role(role)]

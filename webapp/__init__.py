@@ -4,7 +4,7 @@ import logging
 
 from flask import Flask
 
-from webapp import users
+from webapp import apikeys, users
 from webapp.config import finalise
 from webapp.version import APP_VERSION
 
@@ -47,8 +47,10 @@ def register_extensions(app):
 
 def register_blueprints(app):
     from webapp import auth, health, i18n, predict
+    from webapp.api import register_api
     for module in (auth, health, i18n, predict):
         app.register_blueprint(module.bp)
+    register_api(app)
 
 
 def register_error_handlers(app):
@@ -72,6 +74,7 @@ def register_template_globals(app):
 def create_first_admin(app):
     """Create the users table and, on first start, the admin account."""
     users.init_db(app.config["DATABASE"])
+    apikeys.init_db(app.config["DATABASE"])
     password = users.ensure_admin(app.config["DATABASE"], app.config["INSTANCE_DIR"],
                                   app.config.get("ADMIN_PASSWORD"))
     if password:

@@ -10,6 +10,7 @@ AUDIT_COLUMNS = (
     "timestamp_utc", "request_id", "channel", "principal", "asset", "model_version",
     "model_sha256", "inputs", "reading_timestamp", "batch_id", "score", "threshold",
     "anomaly", "top_sensors", "latency_ms", "app_version",
+    "shadow_version", "shadow_score", "shadow_anomaly",
 )
 CHANNELS = ("form", "batch", "api", "stream", "cli")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

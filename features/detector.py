@@ -127,7 +127,7 @@ class PcaT2QDetector(BaseEstimator):
     t2_limit_, q_limit_, n_components_, inlier_mask_ (calibration readings kept).
     """
 
-    def __init__(self, variance=0.95, limit_quantile=0.99, trim_fraction=0.2, n_trim_steps=2):
+    def __init__(self, variance=0.99, limit_quantile=0.99, trim_fraction=0.1, n_trim_steps=2):
         self.variance = variance
         self.limit_quantile = limit_quantile
         self.trim_fraction = trim_fraction
@@ -181,12 +181,16 @@ class PcaT2QDetector(BaseEstimator):
         return self.contributions(X).sum(axis=1)
 
 
-def calibrate_threshold(scores, quantile=0.99, factor=1.0):
+def calibrate_threshold(scores, quantile=1.0, factor=6.0):
     """Decision threshold from (smoothed) calibration scores: `factor` times a high quantile.
 
-    A quantile ignores the top (1 - quantile) share of calibration readings, so a few
-    abnormal readings in the calibration data do not move it; the factor leaves a margin
-    because calibration readings are scored by a model fitted on them.
+    Pass the calibration scores without the warm-up rows whose trailing windows are
+    incomplete.  The defaults (6 times the largest calibration score) were chosen by
+    leave-files-out cross-validation on SKAB (docs/research/RESULTS.md).  A quantile below
+    1 ignores the top (1 - quantile) share of calibration readings; the factor leaves a
+    margin because calibration readings are scored by a model fitted on them.  The
+    contamination resistance comes mainly from the trimmed fit of PcaT2QDetector, whose
+    normalisation makes the scores of abnormal calibration readings stand out.
     """
     scores = np.asarray(scores, dtype=float)
     scores = scores[np.isfinite(scores)]
@@ -197,11 +201,11 @@ def calibrate_threshold(scores, quantile=0.99, factor=1.0):
 
 def _longest_run(mask):
     """Length of the longest run of consecutive True values."""
-    best = run = 0
-    for value in np.asarray(mask, dtype=bool):
-        run = run + 1 if value else 0
-        best = max(best, run)
-    return best
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return 0
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    return int((edges[1::2] - edges[::2]).max())
 
 
 def _level_shifts(values, n_blocks=4, limit=6.0):
@@ -218,14 +222,17 @@ def _level_shifts(values, n_blocks=4, limit=6.0):
 
 
 def calibration_warnings(frame, scores=None, min_rows=300, threshold=None,
-                         max_flagged_share=0.05, shift_limit=6.0):
+                         max_flagged_share=0.10, shift_limit=10.0):
     """Plain-English warnings about calibration data that looks too short or abnormal.
 
     `frame` holds the calibration readings (DataFrame or array, time order); `scores` are
-    their (smoothed) anomaly scores and `threshold` the calibrated threshold, when known.
-    Checks: too few readings, missing or constant sensors, a sensor whose level moves
-    within the calibration period (a change of regime, e.g. an anomaly under way), and a
-    large or contiguous share of readings scoring far above the bulk.
+    their normalised (smoothed) anomaly scores without the warm-up rows, and `threshold`
+    the calibrated threshold, when known.  Checks: too few readings, missing or constant
+    sensors, a sensor whose level steps within the calibration period (a change of
+    regime, e.g. an anomaly under way), and a large or contiguous share of readings
+    scoring far above the calibration limits.  An empty list means nothing was noticed,
+    not that the data is certainly normal: contamination that looks like steady
+    operation cannot be told apart from it.
     """
     warnings = []
     names = list(frame.columns) if hasattr(frame, "columns") else None
@@ -239,20 +246,17 @@ def calibration_warnings(frame, scores=None, min_rows=300, threshold=None,
         warnings.append(f"Only {n_rows} calibration readings; at least {min_rows} (about "
                         f"{max(1, min_rows // 60)} minutes at one reading a second) are advised "
                         "for a reliable threshold.")
-    if n_rows and not np.isfinite(values).all():
+    finite = np.isfinite(values).all()
+    if n_rows and not finite:
         warnings.append("The calibration data contains missing or non-numeric values.")
-    finite = np.where(np.isfinite(values), values, np.nan)
-    if n_rows >= 2:
-        with np.errstate(all="ignore"):
-            constant = [names[j] for j in range(values.shape[1])
-                        if not np.nanstd(finite[:, j]) > 0]
+    if n_rows >= 2 and finite:
+        constant = [names[j] for j in range(values.shape[1]) if not np.std(values[:, j]) > 0]
         if constant:
             warnings.append("These sensors do not vary during calibration, so any change in "
                             "them will look abnormal: " + ", ".join(constant) + ".")
-    if n_rows >= 2 and np.isfinite(values).all():
         shifted = [names[j] for j in _level_shifts(values, limit=shift_limit)]
         if shifted:
-            warnings.append("The level of these sensors changes during calibration, which "
+            warnings.append("The level of these sensors steps during calibration, which "
                             "suggests the calibration data is not steady normal operation: "
                             + ", ".join(shifted) + ".")
     if scores is not None and len(scores):
@@ -262,18 +266,21 @@ def calibration_warnings(frame, scores=None, min_rows=300, threshold=None,
 
 
 def _score_warnings(scores, threshold, max_flagged_share):
-    """Warnings from calibration scores: a heavy upper tail or a long abnormal stretch."""
+    """Warnings from normalised calibration scores: a heavy upper tail or a long abnormal stretch.
+
+    A normalised score of 1 is the calibration limit; readings above twice that (or above
+    the threshold, when given and lower) count as far above the others.
+    """
     warnings = []
-    median = float(np.median(scores))
-    far = scores > max(3.0 * median, _TINY) + (0 if threshold is None else 0)
-    if threshold is not None:
-        far = scores > threshold
+    level = 2.0 if threshold is None else min(2.0, float(threshold))
+    far = scores > level
     share = float(far.mean())
     if share > max_flagged_share:
-        warnings.append(f"{share:.0%} of calibration readings score far above the others; the "
-                        "calibration data may contain abnormal operation.")
+        warnings.append(f"{share:.0%} of calibration readings score far above the calibration "
+                        "limits; the calibration data may contain abnormal operation.")
     run = _longest_run(far)
-    if run >= max(30, int(0.05 * len(scores))):
-        warnings.append(f"{run} consecutive calibration readings score far above the others; "
-                        "an anomaly may have been under way during calibration.")
+    if run >= max(30, int(0.10 * len(scores))):
+        warnings.append(f"{run} consecutive calibration readings score far above the "
+                        "calibration limits; an anomaly may have been under way during "
+                        "calibration.")
     return warnings

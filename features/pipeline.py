@@ -14,11 +14,14 @@ from features.schema import SENSOR_COLUMNS
 
 DETECTOR_NAME = "pca-t2-q"
 
+# Chosen by leave-files-out cross-validation on SKAB: docs/research/RESULTS.md.
 DEFAULT_SETTINGS = {
-    "input_window": 1,
-    "score_window": 1,
-    "variance": 0.95,
-    "threshold_quantile": 0.99,
+    "input_window": 20,
+    "score_window": 5,
+    "variance": 0.99,
+    "trim_fraction": 0.1,
+    "threshold_quantile": 1.0,
+    "threshold_factor": 6.0,
 }
 
 
@@ -41,7 +44,8 @@ def build_pipeline(settings, columns=SENSOR_COLUMNS):
         ("select", SensorSelector(tuple(columns))),
         ("smooth", TrailingMean(settings["input_window"])),
         ("scale", RobustScaler()),
-        ("detector", PcaT2QDetector(variance=settings["variance"])),
+        ("detector", PcaT2QDetector(variance=settings["variance"],
+                                    trim_fraction=settings["trim_fraction"])),
     ])
 
 
@@ -106,5 +110,10 @@ def fit_model(frame, settings=None):
     pipeline.fit(frame)
     model = AnomalyModel(pipeline, 0.0, settings, SENSOR_COLUMNS)
     scores = model.score(frame).scores
-    model.threshold = calibrate_threshold(scores, settings["threshold_quantile"])
-    return model, calibration_warnings(frame, scores)
+    # Warm-up readings have incomplete trailing windows: leave them out of the threshold.
+    scores = scores[min(model.context_size, len(scores) - 1):]
+    model.threshold = calibrate_threshold(scores, settings["threshold_quantile"],
+                                          settings["threshold_factor"])
+    warnings = calibration_warnings(frame[list(model.columns)], scores,
+                                    threshold=model.threshold)
+    return model, warnings

@@ -9,7 +9,7 @@ PORT ?= 8000
 WORKERS ?= 2
 export HOST PORT WORKERS
 
-.PHONY: help install install-dev translations run bootstrap test lint bench evaluate clean
+.PHONY: help install install-dev translations run bootstrap test lint bench clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ run: bootstrap ## Serve Vigie with gunicorn on http://$(HOST):$(PORT)
 
 test: install-dev ## Run the whole test suite
 	$(BIN)/pytest -q
+
+bench: install-dev ## Measure speed and memory (figures go in the README)
+	$(BIN)/python -m tests.benchmarks.run
 
 lint: install-dev ## Check the code with ruff
 	$(BIN)/ruff check webapp features tests

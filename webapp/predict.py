@@ -5,6 +5,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 
 from features.schema import sensors_from_records
 from features.validation import validate_reading
@@ -31,7 +32,7 @@ def translated_error(error):
 def reading_form(assets, sensors, data=None):
     """A form with the asset choice and one text field per sensor, named after its column."""
     class ReadingForm(FlaskForm):
-        asset = SelectField(_("Asset"), choices=[(a, a) for a in assets])
+        asset = SelectField(_("Asset"), choices=[SelectChoice(a, a) for a in assets])
     for sensor in sensors:
         setattr(ReadingForm, sensor.name, StringField(sensor.name))
     return ReadingForm(formdata=data)

@@ -1,0 +1,121 @@
+"""Access control: login, every route protected, roles, session cookie flags."""
+
+import re
+
+import pytest
+
+from tests.conftest import PASSWORDS, csrf_token
+from webapp import create_app
+
+PUBLIC = {"/login", "/healthz", "/readyz", "/api/v1/openapi.json", "/static/<path:filename>",
+          "/language/<code>"}
+
+
+def concrete(rule):
+    """A URL for the rule with placeholder values for its arguments."""
+    return re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m: "x1", rule.rule)
+
+
+def protected_rules(app):
+    return [r for r in app.url_map.iter_rules() if r.rule not in PUBLIC]
+
+
+def test_every_protected_route_redirects_to_login_or_answers_401(client, app):
+    rules = protected_rules(app)
+    assert len(rules) >= 2
+    for rule in rules:
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(concrete(rule), method=method)
+            if rule.rule.startswith("/api/"):
+                assert response.status_code in (401, 400, 415), (rule.rule, method)
+                assert response.status_code == 401 or not response.is_json or \
+                    response.json.get("error"), (rule.rule, method)
+            elif method == "GET":
+                assert response.status_code == 302, (rule.rule, method)
+                assert "/login" in response.location, rule.rule
+            else:  # unauthenticated POSTs fail on CSRF or login, never succeed
+                assert response.status_code in (302, 400, 401), (rule.rule, method)
+
+
+def test_api_without_key_answers_401_json(client, app):
+    api_rules = [r for r in protected_rules(app) if r.rule.startswith("/api/")]
+    for rule in api_rules:
+        method = "GET" if "GET" in rule.methods else "POST"
+        response = client.open(concrete(rule), method=method, json={})
+        assert response.status_code == 401, rule.rule
+        assert response.json["error"]
+
+
+def test_operator_gets_403_on_admin_routes(client, app, login):
+    login("operator")
+    admin_rules = [r for r in app.url_map.iter_rules() if r.rule.startswith("/admin")]
+    for rule in admin_rules:
+        if "GET" in rule.methods and not rule.arguments:
+            assert client.get(rule.rule).status_code == 403, rule.rule
+
+
+def test_wrong_password_is_refused_and_right_one_logs_in(client):
+    response = client.post("/login", data={"username": "admin", "password": "nope",
+                                           "csrf_token": csrf_token(client)})
+    assert response.status_code == 401
+    assert "incorrect" in response.get_data(as_text=True)
+    response = client.post("/login", data={"username": "admin", "password": PASSWORDS["admin"],
+                                           "csrf_token": csrf_token(client)})
+    assert response.status_code == 302
+
+
+def test_login_form_requires_csrf(client):
+    response = client.post("/login", data={"username": "admin", "password": PASSWORDS["admin"]})
+    assert response.status_code in (400, 401)
+    assert client.get("/").status_code == 302
+
+
+def test_next_parameter_cannot_redirect_off_site(client):
+    response = client.post("/login?next=//evil.example/x", data={
+        "username": "admin", "password": PASSWORDS["admin"], "csrf_token": csrf_token(client)})
+    assert response.location == "/"
+
+
+def test_logout_needs_post_with_csrf(client, login):
+    login("operator")
+    assert client.get("/logout").status_code == 405
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    assert client.get("/").status_code == 302
+
+
+def test_session_cookie_is_httponly_lax_and_secure_behind_tls(paths):
+    app = create_app({**paths, "HTTPS": "1", "ADMIN_PASSWORD": PASSWORDS["admin"]})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    client = app.test_client()
+    response = client.post("/login", data={"username": "admin", "password": PASSWORDS["admin"],
+                                           "csrf_token": csrf_token(client)})
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
+
+
+def test_first_start_writes_a_private_random_admin_password(paths):
+    import os
+    import stat
+    create_app(paths)
+    path = os.path.join(paths["INSTANCE_DIR"], "initial_admin_password")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    password = open(path).read().strip()
+    assert len(password) >= 12
+    client = create_app(paths).test_client()
+    response = client.post("/login", data={"username": "admin", "password": password,
+                                           "csrf_token": csrf_token(client)})
+    assert response.status_code == 302
+    with open(os.path.join(paths["LOG_DIR"], "app.log")) as handle:
+        assert handle.read().count(password) == 1
+
+
+def test_secret_key_is_generated_once_and_reused(paths):
+    first = create_app(paths).config["SECRET_KEY"]
+    assert first == create_app(paths).config["SECRET_KEY"]
+    assert len(first) >= 32
+
+
+@pytest.mark.parametrize("role, allowed", [("operator", True), ("analyst", True), ("admin", True)])
+def test_each_role_can_open_the_form(client, login, role, allowed):
+    login(role)
+    assert (client.get("/").status_code == 200) == allowed

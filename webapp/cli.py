@@ -5,7 +5,7 @@ import sys
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from webapp import users
 from webapp.extensions import registry
@@ -25,6 +25,7 @@ def fail(message):
 
 
 @click.command("train")
+@with_appcontext
 @click.option("--asset", required=True, help="Asset name (letters, digits, '-', '_').")
 @click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False),
               help="CSV of normal operation (';' or ',').")
@@ -89,6 +90,7 @@ def create_user(name, role, password_stdin):
 
 
 @click.command("bootstrap")
+@with_appcontext
 @click.option("--data", "data_path", default=None, help="Training file for the demo asset.")
 def bootstrap_command(data_path):
     """Prepare a fresh installation: train pump-1 when the store is empty; the admin exists."""
@@ -106,6 +108,7 @@ def bootstrap_command(data_path):
 
 
 @click.command("translations")
+@with_appcontext
 def translations_command():
     """Compile every area's French catalogue (messages.po -> messages.mo)."""
     click.echo(f"compiled {compile_catalogues()} catalogues")
@@ -113,6 +116,7 @@ def translations_command():
 
 def register_commands(app):
     """Attach every command to `flask --app webapp`."""
+    from webapp.evaluate_cli import evaluate_command  # imports fail() from this module
     for command in (train_command, bootstrap_command, translations_command, models_cli,
-                    users_cli):
+                    users_cli, evaluate_command):
         app.cli.add_command(command)

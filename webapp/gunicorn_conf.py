@@ -10,3 +10,4 @@ graceful_timeout = 30
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+control_socket_disable = True  # several servers (tests, instances) must not share one socket

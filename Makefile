@@ -9,7 +9,7 @@ PORT ?= 8000
 WORKERS ?= 2
 export HOST PORT WORKERS
 
-.PHONY: help install install-dev translations run bootstrap test lint bench clean
+.PHONY: help install install-dev translations run bootstrap test lint bench evaluate clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ test: install-dev ## Run the whole test suite
 
 bench: install-dev ## Measure speed and memory (figures go in the README)
 	$(BIN)/python -m tests.benchmarks.run
+
+evaluate: install ## Detection quality on the labelled SKAB files (F1 / FAR / MAR per file and pooled)
+	$(FLASK) evaluate --data data/skab --normal-rows 400
 
 lint: install-dev ## Check the code with ruff
 	$(BIN)/ruff check webapp features tests

@@ -38,7 +38,13 @@ bootstrap: install ## Train pump-1 from data/ if the store is empty; create the 
 run: bootstrap ## Serve Vigie with gunicorn on http://$(HOST):$(PORT)
 	$(BIN)/gunicorn --config webapp/gunicorn_conf.py "webapp:create_app()"
 
-test: install-dev ## Run the whole test suite
+browser-deps: ## Install Debian's Chromium for the browser tests (needs root or sudo)
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+test: install-dev browser-deps ## Run the whole test suite (browser tests included)
 	$(BIN)/pytest -q
 
 bench: install-dev ## Measure speed and memory (figures go in the README)

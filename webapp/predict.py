@@ -1,6 +1,6 @@
 """The single-reading form: a non-coder scores one reading of an asset."""
 
-from flask import Blueprint, g, render_template, request
+from flask import Blueprint, current_app, g, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -11,6 +11,7 @@ from features.schema import sensors_from_records
 from features.validation import validate_reading
 from webapp.auth import role_required
 from webapp.extensions import active_models, audit_sink, registry
+from webapp.rejections import record_rejections
 from webapp.scoring import frame_from_values, predict_and_audit
 
 bp = Blueprint("predict", __name__)
@@ -78,6 +79,8 @@ def score_submitted(loaded, sensors, form):
     for error in errors:
         form[error.field].errors = [translated_error(error)]
     if errors:
+        record_rejections(current_app.config["LOG_DIR"], "form", current_user.principal,
+                          loaded.asset, errors, request_id=g.request_id)
         return None
     request_id, results = predict_and_audit(
         loaded, frame_from_values(values, loaded.model.columns), audit_sink(), channel="form",

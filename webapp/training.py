@@ -18,6 +18,7 @@ from webapp.evaluation import confusion_metrics
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 HISTOGRAM_BINS = 20
+CDF_POINTS = 101  # quantiles 0, 0.01, ..., 1: the training CDF that drift's KS test compares with
 MIN_TRAINING_ROWS = 20
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -52,6 +53,8 @@ def sensor_statistics(frame):
             "min": float(values.min()), "max": float(values.max()),
             "quantiles": {str(q): float(np.quantile(values, q)) for q in QUANTILES},
             "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
+            "cdf_quantiles": [float(v) for v in np.quantile(values, np.linspace(0, 1, CDF_POINTS))],
+            "count": int(len(values)),
         }
     return stats
 

@@ -23,6 +23,11 @@ class Defaults:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     LOG_LEVEL = "INFO"
+    API_MAX_READINGS = 10_000  # readings in one POST /api/v1/predict
+    API_MAX_BODY = 16 * 1024 * 1024  # bytes of one API request body
+    LOGIN_MAX_FAILURES_PER_USER = 5  # failed logins for one user name within the window
+    LOGIN_MAX_FAILURES_PER_ADDRESS = 20  # failed logins from one address within the window
+    LOGIN_THROTTLE_SECONDS = 300  # the window, and how long a refusal lasts at most
 
 
 def load_secret_key(instance_dir):

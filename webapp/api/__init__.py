@@ -48,8 +48,16 @@ def api_key_required(role="operator"):
     return decorator
 
 
+# Modules that add routes to `bp` (and their paths to the OpenAPI document) on import.
+ROUTE_MODULES = ("openapi", "predict", "models")
+
+
 def register_api(app):
     """Attach the API; it authenticates by key, so browser CSRF tokens do not apply."""
+    import importlib
+
     from webapp.extensions import csrf
+    for name in ROUTE_MODULES:
+        importlib.import_module(f"webapp.api.{name}")
     csrf.exempt(bp)
     app.register_blueprint(bp)

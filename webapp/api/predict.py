@@ -1,0 +1,227 @@
+"""POST /api/v1/predict: score an ordered sequence of readings of one asset, audited.
+
+Readings are strict: sensor values are JSON numbers, and a field that is neither a sensor of
+the asset's model nor "timestamp" is refused (422), so that a misspelt sensor name never
+silently becomes a missing value.
+"""
+
+import json
+
+import pandas as pd
+from flask import current_app, g, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from features.schema import is_valid_asset_name, sensors_from_records
+from features.validation import validate_reading
+from webapp.api import ApiError, api_key_required, bp
+from webapp.api.openapi import add_paths, add_schemas, error_responses, json_response
+from webapp.extensions import active_models, audit_sink, registry
+from webapp.scoring import predict_and_audit
+
+BODY_FIELDS = ("asset", "readings")
+TIMESTAMP_FIELD = "timestamp"
+MAX_TIMESTAMP_LENGTH = 64
+SHOWN_NAME_LENGTH = 80  # a field name echoed in a message is cut to this length
+
+
+class NotAJsonNumber:
+    """Stands in for a string sensor value, which validate_reading would otherwise parse."""
+
+
+@bp.route("/predict", methods=["POST"])
+@api_key_required("operator")
+def predict():
+    body = read_json_body(current_app.config["API_MAX_BODY"])
+    asset, readings = check_shape(body, current_app.config["API_MAX_READINGS"])
+    loaded = active_models().get(choose_asset(asset))
+    frame, timestamps = validated_frame(readings, loaded)
+    request_id, results = predict_and_audit(
+        loaded, frame, audit_sink(), channel="api", principal=g.api_key.principal,
+        request_id=g.request_id, reading_timestamps=timestamps)
+    return jsonify({"request_id": request_id, "asset": loaded.asset,
+                    "model_version": loaded.version,
+                    "results": [result.as_dict() for result in results]})
+
+
+def read_json_body(limit):
+    """The parsed JSON body; 415, 413 or 400 when it is not JSON of at most `limit` bytes."""
+    if request.mimetype != "application/json":
+        raise ApiError(415, "send the body as JSON with the header Content-Type: "
+                            f"application/json (received {request.mimetype or 'none'})")
+    request.max_content_length = limit
+    try:
+        data = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise ApiError(413, f"the body is larger than {limit} bytes: send fewer readings "
+                            "per request") from None
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ApiError(400, "the body is not a predict request: it is nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno} "
+                            f"column {exc.colno}") from None
+    except ValueError:  # undecodable bytes, or an integer with thousands of digits
+        raise ApiError(400, "the body is not valid JSON: send UTF-8 text whose numbers have "
+                            "a reasonable size") from None
+
+
+def shown(name):
+    """A field name as echoed in a message: shortened, since it comes from the client."""
+    return name if len(name) <= SHOWN_NAME_LENGTH else name[:SHOWN_NAME_LENGTH] + "…"
+
+
+def json_type(value):
+    """The JSON name of a parsed value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {str: "a string", list: "an array", dict: "an object"}[type(value)]
+
+
+def check_shape(body, max_readings):
+    """(asset or None, readings) when the body has the documented shape, else 400."""
+    expected = f"readings must be a list of 1 to {max_readings} objects"
+    if not isinstance(body, dict):
+        raise ApiError(400, 'the body must be a JSON object {"asset": "<name>", "readings": '
+                            f'[{{"<sensor>": <number>, ...}}, ...]}}, not {json_type(body)}')
+    unknown = [name for name in body if name not in BODY_FIELDS]
+    if unknown:
+        raise ApiError(400, "unknown fields in the body: only asset and readings are accepted",
+                       [{"index": None, "field": shown(name), "message": "unknown field"}
+                        for name in unknown])
+    asset, readings = body.get("asset"), body.get("readings")
+    if asset is not None and not isinstance(asset, str):
+        raise ApiError(400, f"asset must be a string (the asset name), not {json_type(asset)}",
+                       [{"index": None, "field": "asset", "message": "must be a string"}])
+    if not isinstance(readings, list) or not 1 <= len(readings) <= max_readings:
+        found = (f"{len(readings)} items" if isinstance(readings, list)
+                 else "missing" if readings is None else json_type(readings))
+        raise ApiError(400, f"{expected} (found {found})",
+                       [{"index": None, "field": "readings", "message": expected}])
+    not_objects = [{"index": index, "field": None,
+                    "message": f"reading {index} is {json_type(reading)}, not an object"}
+                   for index, reading in enumerate(readings) if not isinstance(reading, dict)]
+    if not_objects:
+        raise ApiError(400, expected, not_objects)
+    return asset, readings
+
+
+def choose_asset(asset):
+    """The asset to score: the one named, or the only one in the store; else 404 or 400."""
+    assets = registry().assets()
+    if asset is None:
+        if len(assets) == 1:
+            return assets[0]
+        if not assets:
+            raise ApiError(404, "no asset has a trained model yet")
+        raise ApiError(400, "asset is required when the store has several assets: "
+                            + ", ".join(assets),
+                       [{"index": None, "field": "asset", "message": "is required"}])
+    if not is_valid_asset_name(asset) or asset not in assets:
+        raise ApiError(404, f"unknown asset {shown(asset)!r}: known assets are "
+                            + (", ".join(assets) or "none"),
+                       [{"index": None, "field": "asset", "message": "unknown asset"}])
+    return asset
+
+
+def reading_errors(reading, index, sensors):
+    """(values, timestamp, errors as JSON details) for one reading."""
+    raw = {name: NotAJsonNumber() if isinstance(value, str) else value
+           for name, value in reading.items()}
+    values, field_errors = validate_reading(raw, sensors, index)
+    errors = []
+    for error in field_errors:
+        detail = error.as_dict()
+        if isinstance(reading.get(error.field), str):
+            detail["message"] = f"{error.field} must be a JSON number, not a string"
+        errors.append(detail)
+    allowed = {sensor.name for sensor in sensors} | {TIMESTAMP_FIELD}
+    errors.extend({"index": index, "field": shown(name),
+                   "message": f"unknown field {shown(name)!r}: the fields are the sensor names "
+                              f"of the asset's model and {TIMESTAMP_FIELD}"}
+                  for name in reading if name not in allowed)
+    timestamp = reading.get(TIMESTAMP_FIELD)
+    if timestamp is not None and not (isinstance(timestamp, str)
+                                      and len(timestamp) <= MAX_TIMESTAMP_LENGTH):
+        errors.append({"index": index, "field": TIMESTAMP_FIELD,
+                       "message": f"{TIMESTAMP_FIELD} must be a string of at most "
+                                  f"{MAX_TIMESTAMP_LENGTH} characters (ISO 8601 advised)"})
+    return values, timestamp or "", errors
+
+
+def validated_frame(readings, loaded):
+    """(frame of sensor values, timestamps) when every reading is valid, else 422 for all."""
+    sensors = sensors_from_records(loaded.manifest["features"])
+    rows, timestamps, errors = [], [], []
+    for index, reading in enumerate(readings):
+        values, timestamp, reading_problems = reading_errors(reading, index, sensors)
+        rows.append(values)
+        timestamps.append(timestamp)
+        errors.extend(reading_problems)
+    if errors:
+        invalid = len({error["index"] for error in errors})
+        raise ApiError(422, f"{invalid} of {len(readings)} readings have invalid values; "
+                            "nothing was scored", errors)
+    return pd.DataFrame(rows, columns=list(loaded.model.columns)), timestamps
+
+
+add_schemas({
+    "PredictRequest": {
+        "type": "object",
+        "required": ["readings"],
+        "additionalProperties": False,
+        "properties": {
+            "asset": {"type": "string", "description": "May be left out when the store has "
+                                                       "exactly one asset."},
+            "readings": {"type": "array", "minItems": 1,
+                         "description": "Readings of one asset, oldest first "
+                                        "(at most API_MAX_READINGS, 10000 by default).",
+                         "items": {"$ref": "#/components/schemas/Reading"}},
+        },
+    },
+    "Reading": {
+        "type": "object",
+        "description": "Every sensor of the asset's model (see GET /models/active) as a JSON "
+                       "number within its plausible range, and an optional timestamp kept in "
+                       "the audit log. Any other field is refused.",
+        "properties": {"timestamp": {"type": "string", "maxLength": MAX_TIMESTAMP_LENGTH}},
+        "additionalProperties": {"type": "number"},
+    },
+    "PredictResponse": {
+        "type": "object",
+        "required": ["request_id", "asset", "model_version", "results"],
+        "properties": {
+            "request_id": {"type": "string"},
+            "asset": {"type": "string"},
+            "model_version": {"type": "string"},
+            "results": {"type": "array", "description": "One per reading, in reading order.",
+                        "items": {"$ref": "#/components/schemas/Result"}},
+        },
+    },
+    "Result": {
+        "type": "object",
+        "required": ["score", "threshold", "anomaly", "contributions"],
+        "properties": {
+            "score": {"type": "number"},
+            "threshold": {"type": "number"},
+            "anomaly": {"type": "boolean", "description": "score > threshold"},
+            "contributions": {"type": "object", "additionalProperties": {"type": "number"},
+                              "description": "Each sensor's share of the score, largest "
+                                             "first."},
+        },
+    },
+})
+
+add_paths({"/predict": {"post": {
+    "summary": "Score readings of one asset with its active model version (audited).",
+    "operationId": "predict",
+    "requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/PredictRequest"}}}},
+    "responses": {**json_response("One result per reading, in reading order.",
+                                  "PredictResponse"),
+                  **error_responses(400, 401, 403, 404, 413, 415, 422, 503)},
+}}})

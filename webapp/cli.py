@@ -1,5 +1,6 @@
 """Flask CLI commands: thin wrappers over the services, for operators and scripts."""
 
+import getpass
 import os
 import sys
 
@@ -8,7 +9,8 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from webapp import users
-from webapp.extensions import registry
+from webapp.extensions import lifecycle, registry
+from webapp.lifecycle import ReasonRequired
 from webapp.registry import RegistryError
 from webapp.training import TrainingError, train_version
 from webapp.translations import compile_catalogues
@@ -60,16 +62,34 @@ def list_models():
             click.echo(f"{asset}\t{version}\t{manifest.get('created_at', '')}\t{mark}".rstrip())
 
 
+def cli_principal():
+    """How the event history names a switch made from the command line."""
+    return f"cli:{getpass.getuser()}"
+
+
 @models_cli.command("activate")
 @click.argument("asset")
 @click.argument("version")
-def activate_model(asset, version):
-    """Make VERSION the active version of ASSET."""
+@click.option("--reason", required=True, help="Why (kept in logs/model_events.csv).")
+def activate_model(asset, version, reason):
+    """Make VERSION the active version of ASSET (a verified version only)."""
     try:
-        registry().activate(asset, version)
-    except RegistryError as exc:
+        previous = lifecycle().activate(asset, version, cli_principal(), reason)
+    except (RegistryError, ReasonRequired) as exc:
         fail(str(exc))
-    click.echo(f"{asset} now uses {version}")
+    click.echo(f"{asset} now uses {version} (was {previous or 'none'})")
+
+
+@models_cli.command("rollback")
+@click.argument("asset")
+@click.option("--reason", required=True, help="Why (kept in logs/model_events.csv).")
+def rollback_model(asset, reason):
+    """Return ASSET to the version that was active before the current one."""
+    try:
+        current, previous = lifecycle().rollback(asset, cli_principal(), reason)
+    except (RegistryError, ReasonRequired) as exc:
+        fail(str(exc))
+    click.echo(f"{asset} rolled back from {current} to {previous}")
 
 
 @users_cli.command("create")

@@ -13,10 +13,12 @@ babel = Babel()
 def init_services(app):
     """Bind the Flask-free services to the app, so that views, API and CLI share them."""
     from webapp.audit import CsvAuditSink
+    from webapp.lifecycle import ModelLifecycle
     from webapp.registry import ActiveModels, ModelRegistry
 
     registry = ModelRegistry(app.config["MODEL_STORE"])
     app.extensions["vigie.registry"] = registry
+    app.extensions["vigie.lifecycle"] = ModelLifecycle(registry, app.config["LOG_DIR"])
     app.extensions["vigie.models"] = ActiveModels(registry)
     app.extensions["vigie.audit"] = CsvAuditSink(app.config["AUDIT_DIR"])
 
@@ -24,6 +26,11 @@ def init_services(app):
 def registry():
     """The model store of the current app."""
     return current_app.extensions["vigie.registry"]
+
+
+def lifecycle():
+    """Model switches (activate, roll back, shadow) with their event history."""
+    return current_app.extensions["vigie.lifecycle"]
 
 
 def active_models():

@@ -1,7 +1,9 @@
 """The versioned model store: model_store/<asset>/v<N>/{model.pkl, manifest.json} and ACTIVE."""
 
+import dataclasses
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -18,6 +20,8 @@ VERSION_PATTERN = re.compile(r"^v[1-9][0-9]{0,5}$")
 MODEL_FILE = "model.pkl"
 MANIFEST_FILE = "manifest.json"
 ACTIVE_FILE = "ACTIVE"
+SHADOW_FILE = "SHADOW"
+log = logging.getLogger("vigie.registry")
 
 
 class RegistryError(Exception):
@@ -52,6 +56,8 @@ class LoadedModel:
     version: str
     model: object
     manifest: dict
+    # The candidate that scores beside this version, resolved in the same call (or None).
+    shadow: object = None
 
     @property
     def sha256(self):
@@ -127,12 +133,29 @@ class ModelRegistry:
 
     def active_version(self, asset):
         """The version named by the asset's ACTIVE file, or None."""
+        return self._read_pointer(asset, ACTIVE_FILE)
+
+    def shadow_version(self, asset):
+        """The version named by the asset's SHADOW file (scores beside the active one), or None."""
+        return self._read_pointer(asset, SHADOW_FILE)
+
+    def _read_pointer(self, asset, name):
         try:
-            with open(os.path.join(self._asset_dir(asset), ACTIVE_FILE), encoding="utf-8") as fh:
+            with open(os.path.join(self._asset_dir(asset), name), encoding="utf-8") as fh:
                 version = fh.read().strip()
         except FileNotFoundError:
             return None
         return version if VERSION_PATTERN.fullmatch(version) else None
+
+    def _write_pointer(self, asset, name, version):
+        """Replace a pointer file atomically: readers see the old or the new name, never half."""
+        folder = self._asset_dir(asset)
+        temporary = os.path.join(folder, f".{name}.{uuid.uuid4().hex}")
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(version + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, os.path.join(folder, name))
 
     def check_loadable(self, asset, version):
         """Raise ModelIntegrityError (with the reason) unless the version may be loaded."""
@@ -174,13 +197,18 @@ class ModelRegistry:
     def activate(self, asset, version):
         """Make a verified version active, replacing ACTIVE atomically."""
         self.check_loadable(asset, version)
-        folder = self._asset_dir(asset)
-        temporary = os.path.join(folder, f".{ACTIVE_FILE}.{uuid.uuid4().hex}")
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(version + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, os.path.join(folder, ACTIVE_FILE))
+        self._write_pointer(asset, ACTIVE_FILE, version)
+
+    def set_shadow(self, asset, version):
+        """Make a verified version the asset's shadow, or remove the shadow when None."""
+        if version is None:
+            try:
+                os.remove(os.path.join(self._asset_dir(asset), SHADOW_FILE))
+            except FileNotFoundError:
+                pass
+            return
+        self.check_loadable(asset, version)
+        self._write_pointer(asset, SHADOW_FILE, version)
 
     def write_version(self, asset, model, manifest):
         """Write a new version folder once (temporary folder, then rename) and return its name.
@@ -233,11 +261,33 @@ class ActiveModels:
         self._lock = threading.Lock()
 
     def get(self, asset, version=None):
-        """The asset's active version (or the given one), loaded once per process."""
+        """The asset's active version (or the given one), loaded once per process.
+
+        For the active version, the result also carries the asset's shadow candidate, read in
+        the same call, so that one request uses one pair of versions from start to end.
+        """
         self.registry.require_asset(asset)
-        version = version or self.registry.active_version(asset)
+        if version:
+            return self._cached(asset, version)
+        version = self.registry.active_version(asset)
         if version is None:
             raise NoActiveModel(f"asset {asset!r} has no active version")
+        loaded = self._cached(asset, version)
+        shadow = self._shadow_of(asset, version)
+        return dataclasses.replace(loaded, shadow=shadow) if shadow is not None else loaded
+
+    def _shadow_of(self, asset, active):
+        """The shadow candidate, or None; a broken shadow is logged and never blocks scoring."""
+        version = self.registry.shadow_version(asset)
+        if version is None or version == active:
+            return None
+        try:
+            return self._cached(asset, version)
+        except RegistryError as exc:
+            log.warning("shadow %s %s not used: %s", asset, version, exc)
+            return None
+
+    def _cached(self, asset, version):
         key = (asset, version)
         with self._lock:
             loaded = self._loaded.get(key)

@@ -1,6 +1,7 @@
 """Scoring service: validated readings in, verdicts and audit rows out, for every channel."""
 
 import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from webapp.audit import utc_now_iso
 from webapp.version import APP_VERSION
 
 TOP_SENSORS = 3
+log = logging.getLogger("vigie.scoring")
 
 
 def new_request_id():
@@ -78,10 +80,30 @@ def predict_and_audit(loaded, frame, sink, *, channel, principal, request_id=Non
     started = time.perf_counter()
     results = score_frame(loaded, frame, context=context)
     latency_ms = round((time.perf_counter() - started) * 1000, 3)
-    sink.write(audit_rows(loaded, frame, results, channel=channel, principal=principal,
-                          request_id=request_id, latency_ms=latency_ms, batch_id=batch_id,
-                          reading_timestamps=reading_timestamps))
+    rows = audit_rows(loaded, frame, results, channel=channel, principal=principal,
+                      request_id=request_id, latency_ms=latency_ms, batch_id=batch_id,
+                      reading_timestamps=reading_timestamps)
+    if getattr(loaded, "shadow", None) is not None:
+        add_shadow_scores(rows, loaded.shadow, frame, context)
+    sink.write(rows)
     return request_id, results
+
+
+def add_shadow_scores(rows, shadow, frame, context=None):
+    """Fill the shadow columns of audit rows with a candidate's verdicts on the same readings.
+
+    The caller's answer never depends on the shadow: if it fails, the rows name it with empty
+    scores and the failure goes to app.log.
+    """
+    try:
+        shadow_results = score_frame(shadow, frame, context=context)
+    except Exception:  # any failure of a candidate model must leave the answer untouched
+        log.exception("shadow %s %s failed to score", shadow.asset, shadow.version)
+        shadow_results = [None] * len(rows)
+    for row, result in zip(rows, shadow_results):
+        row["shadow_version"] = shadow.version
+        row["shadow_score"] = round(result.score, 6) if result else ""
+        row["shadow_anomaly"] = result.anomaly if result else ""
 
 
 def frame_from_values(values, columns):

@@ -1,4 +1,4 @@
-"""Anomaly detector: robust PCA T-squared + Q (squared prediction error) with exact per-sensor contributions.
+"""Anomaly detector: robust PCA T-squared + Q (squared prediction error), exact per-sensor parts.
 
 The product pipeline is
 

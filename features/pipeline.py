@@ -8,8 +8,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import RobustScaler
 
-from features.detector import (PcaT2QDetector, TrailingMean, calibrate_threshold,
-                               calibration_warnings, trailing_mean)
+from features.detector import (
+    PcaT2QDetector,
+    TrailingMean,
+    calibrate_threshold,
+    calibration_warnings,
+    trailing_mean,
+)
 from features.schema import SENSOR_COLUMNS
 
 DETECTOR_NAME = "pca-t2-q"
@@ -22,6 +27,10 @@ DEFAULT_SETTINGS = {
     "trim_fraction": 0.1,
     "threshold_quantile": 1.0,
     "threshold_factor": 6.0,
+    # A reading scored on its own has no trailing window to average its noise away, so it
+    # gets its own threshold, from the unsmoothed scores of the calibration readings.
+    "single_threshold_quantile": 1.0,
+    "single_threshold_factor": 1.0,
 }
 
 
@@ -67,22 +76,49 @@ class Scores:
 
 
 class AnomalyModel:
-    """What model.pkl holds: the fitted pipeline, its threshold and its settings."""
+    """What model.pkl holds: the fitted pipeline, its thresholds and its settings.
 
-    def __init__(self, pipeline, threshold, settings, columns):
+    `threshold` judges readings scored in a sequence (trailing windows); `single_threshold`
+    judges a reading scored on its own.  Versions pickled before single readings had their
+    own threshold read the class default None and use `threshold` for both.
+    """
+
+    single_threshold = None
+
+    def __init__(self, pipeline, threshold, settings, columns, single_threshold=None):
         self.pipeline = pipeline
         self.threshold = float(threshold)
         self.settings = dict(settings)
         self.columns = tuple(columns)
+        if single_threshold is not None:
+            self.single_threshold = float(single_threshold)
 
     @property
     def context_size(self):
         """How many earlier readings a sequence needs to be scored as if it never stopped."""
         return self.settings["input_window"] - 1 + self.settings["score_window"] - 1
 
-    def score(self, frame, context=None):
-        """Score readings in time order; `context` holds earlier readings of the same asset."""
-        if context is not None and len(context) and self.context_size:
+    def threshold_for(self, single):
+        """The threshold that judges a single reading (True) or a sequence (False)."""
+        if single and self.single_threshold is not None:
+            return self.single_threshold
+        return self.threshold
+
+    def score(self, frame, context=None, single=None):
+        """Score readings in time order; `context` holds earlier readings of the same asset.
+
+        `single=True` scores each reading on its own (no trailing window) against
+        `single_threshold`.  By default (None) that happens for one reading without context,
+        as from the reading form; anything else is scored as a sequence.
+        """
+        has_context = context is not None and len(context) > 0
+        if single is None:
+            single = len(frame) == 1 and not has_context
+        if single:
+            parts = self.single_contributions(frame)
+            return Scores(parts.sum(axis=1), pd.DataFrame(parts, columns=list(self.columns)),
+                          self.threshold_for(True))
+        if has_context and self.context_size:
             context = context[list(self.columns)].iloc[-self.context_size:]
             frame = pd.concat([context, frame[list(self.columns)]], ignore_index=True)
             skip = len(context)
@@ -93,6 +129,14 @@ class AnomalyModel:
         parts = trailing_mean(parts, self.settings["score_window"])[skip:]
         contributions = pd.DataFrame(parts, columns=list(self.columns))
         return Scores(parts.sum(axis=1), contributions, self.threshold)
+
+    def single_contributions(self, frame):
+        """Per-sensor contributions of each reading on its own: every step but the windows."""
+        values = frame
+        for _, step in self.pipeline.steps[:-1]:
+            if not isinstance(step, TrailingMean):
+                values = step.transform(values)
+        return self.pipeline[-1].contributions(values)
 
     def score_one(self, values):
         """Score a single reading on its own (no earlier readings are known)."""
@@ -114,6 +158,10 @@ def fit_model(frame, settings=None):
     scores = scores[min(model.context_size, len(scores) - 1):]
     model.threshold = calibrate_threshold(scores, settings["threshold_quantile"],
                                           settings["threshold_factor"])
+    single_scores = model.single_contributions(frame).sum(axis=1)
+    model.single_threshold = calibrate_threshold(single_scores,
+                                                 settings["single_threshold_quantile"],
+                                                 settings["single_threshold_factor"])
     warnings = calibration_warnings(frame[list(model.columns)], scores,
                                     threshold=model.threshold)
     return model, warnings

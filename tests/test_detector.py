@@ -6,8 +6,16 @@ import pytest
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import RobustScaler
 
-from features.detector import (PcaT2QDetector, TrailingMean, calibrate_threshold,
-                               calibration_warnings, smooth_contributions, trailing_mean)
+from features.detector import (
+    PcaT2QDetector,
+    TrailingMean,
+    calibrate_threshold,
+    calibration_warnings,
+    smooth_contributions,
+    trailing_mean,
+)
+from features.pipeline import fit_model
+from features.schema import SENSOR_COLUMNS
 
 NAMES = ["a1", "a2", "current", "pressure", "temp", "thermo", "voltage", "flow"]
 
@@ -136,13 +144,43 @@ def test_warning_on_constant_sensor_and_missing_values():
     assert any("missing" in w for w in calibration_warnings(pd.DataFrame(X, columns=NAMES)))
 
 
-def test_scoring_a_million_rows_is_fast():
-    import time
+def sensor_frame(n, seed=0):
+    return pd.DataFrame(normal_readings(n, seed), columns=list(SENSOR_COLUMNS))
 
-    X = normal_readings(400)
-    pipeline = make_pipeline(input_window=20).fit(X)
-    big = np.tile(X, (2500, 1))
-    started = time.perf_counter()
-    parts = pipeline[-1].contributions(pipeline[:-1].transform(big))
-    smooth_contributions(parts, 5)
-    assert time.perf_counter() - started < 5.0
+
+def test_single_threshold_is_the_largest_unsmoothed_calibration_score():
+    frame = sensor_frame(400)
+    model, _ = fit_model(frame)
+    alone = model.score(frame, single=True).scores
+    assert model.single_threshold == pytest.approx(alone.max())
+    assert model.single_threshold != model.threshold
+    one_by_one = [model.score(frame.iloc[[i]]).scores[0] for i in (0, 57, 399)]
+    assert np.allclose(one_by_one, alone[[0, 57, 399]])
+
+
+def test_one_reading_without_context_is_judged_as_a_single_reading():
+    frame = sensor_frame(400)
+    model, _ = fit_model(frame)
+    reading = frame.iloc[[200]].reset_index(drop=True)
+    assert model.score(reading).threshold == model.single_threshold
+    assert model.score(reading, context=frame.iloc[:200]).threshold == model.threshold
+    assert model.score(frame.iloc[:2]).threshold == model.threshold
+    # The sequence path keeps its windows: the same reading scores differently with context.
+    smoothed = model.score(reading, context=frame.iloc[:200]).scores[0]
+    assert smoothed != pytest.approx(model.score(reading).scores[0])
+
+
+def test_single_readings_of_normal_operation_are_rarely_flagged():
+    model, _ = fit_model(sensor_frame(2000, seed=1))
+    held_out = sensor_frame(300, seed=2)
+    flagged = [model.score(held_out.iloc[[i]]).anomaly[0] for i in range(len(held_out))]
+    assert np.mean(flagged) < 0.02
+    shifted = held_out.iloc[[0]].copy()
+    shifted["Pressure"] += 30 * held_out["Pressure"].std()
+    assert model.score(shifted).anomaly[0]
+
+
+def test_a_version_pickled_without_single_threshold_uses_its_threshold():
+    model, _ = fit_model(sensor_frame(400))
+    del model.__dict__["single_threshold"]
+    assert model.score(sensor_frame(1, seed=3)).threshold == model.threshold

@@ -169,3 +169,13 @@ def test_cli_reports_file_without_label_column_and_evaluates_the_others(runner, 
     single = runner.invoke(args=["evaluate", "--data", str(folder / "unlabelled.csv")])
     assert single.exit_code == 1
     assert single.output.strip().startswith("error: no 'anomaly' column")
+
+
+def test_single_readings_are_judged_on_their_own_against_the_single_threshold():
+    frame, labels = load_labelled_frame(FILES[0])
+    result = evaluate_frame(frame, labels, CALIBRATION, single=True)
+    model, _ = fit_model(frame.iloc[:CALIBRATION])
+    alone = [model.score(frame.iloc[[i]]).anomaly[0] for i in range(CALIBRATION, len(frame))]
+    assert np.array_equal(result.verdicts, alone)
+    sequence = evaluate_frame(frame, labels, CALIBRATION)
+    assert not np.array_equal(result.verdicts, sequence.verdicts)

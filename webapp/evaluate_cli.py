@@ -32,7 +32,9 @@ def format_header():
               show_default=True,
               help="Calibrate on the first N readings of each file, score the rest.")
 @click.option("--show-warnings", is_flag=True, help="Print the calibration warnings' text.")
-def evaluate_command(data_path, normal_rows, show_warnings):
+@click.option("--single-readings", is_flag=True,
+              help="Judge each reading on its own, as the reading form does (no windows).")
+def evaluate_command(data_path, normal_rows, show_warnings, single_readings):
     """Calibrate on each file's first readings, score the rest in order, pool F1 / FAR / MAR.
 
     Exits with status 1 when the path does not exist or any file cannot be evaluated (no
@@ -43,7 +45,7 @@ def evaluate_command(data_path, normal_rows, show_warnings):
     except EvaluationError as exc:
         fail(str(exc))
     root = data_path if os.path.isdir(data_path) else os.path.dirname(data_path)
-    evaluation = evaluate_paths(paths, normal_rows, root=root)
+    evaluation = evaluate_paths(paths, normal_rows, root=root, single=single_readings)
     if len(paths) == 1 and evaluation.failures:
         fail(evaluation.failures[0][1])
     click.echo(format_header())

@@ -136,17 +136,22 @@ def _check_normal_rows(normal_rows, n_rows):
                               f"the first {normal_rows} calibration readings")
 
 
-def evaluate_model(model, frame, labels, context=None):
+def evaluate_model(model, frame, labels, context=None, single=False):
     """(metrics, verdicts) of a fitted model on labelled readings scored in time order.
 
     `context` holds the readings just before `frame` (same asset), as the stream passes them.
+    `single=True` judges each reading on its own, as the reading form does.
     """
-    verdicts = np.asarray(model.score(frame, context=context).anomaly, dtype=bool)
+    scores = model.score(frame, context=None if single else context, single=single)
+    verdicts = np.asarray(scores.anomaly, dtype=bool)
     return confusion_metrics(labels, verdicts), verdicts
 
 
-def evaluate_frame(frame, labels, normal_rows, settings=None, name=""):
-    """The protocol on one file already read: calibrate on the first rows, score the rest."""
+def evaluate_frame(frame, labels, normal_rows, settings=None, name="", single=False):
+    """The protocol on one file already read: calibrate on the first rows, score the rest.
+
+    `single=True` scores each remaining reading on its own instead of as a sequence.
+    """
     labels = np.asarray(labels, dtype=int)
     _check_normal_rows(normal_rows, len(frame))
     columns = list(frame.columns)
@@ -154,12 +159,12 @@ def evaluate_frame(frame, labels, normal_rows, settings=None, name=""):
     scored = frame.iloc[normal_rows:].reset_index(drop=True)
     model, warnings = fit_model(calibration, settings)
     metrics, verdicts = evaluate_model(model, scored[columns], labels[normal_rows:],
-                                       context=calibration)
+                                       context=calibration, single=single)
     return FileEvaluation(name, len(frame), normal_rows, int(labels[:normal_rows].sum()),
                           model.threshold, metrics, list(warnings), verdicts)
 
 
-def evaluate_file(source, normal_rows=400, settings=None, name=None):
+def evaluate_file(source, normal_rows=400, settings=None, name=None, single=False):
     """The protocol on one labelled file (path or binary file object); returns FileEvaluation.
 
     Raises EvaluationError when the file cannot be read, has no anomaly column, holds
@@ -168,7 +173,7 @@ def evaluate_file(source, normal_rows=400, settings=None, name=None):
     if name is None:
         name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "uploaded file"
     frame, labels = load_labelled_frame(source)
-    return evaluate_frame(frame, labels, normal_rows, settings, name)
+    return evaluate_frame(frame, labels, normal_rows, settings, name, single)
 
 
 def _natural_key(path):
@@ -189,7 +194,7 @@ def labelled_csv_paths(path):
     return sorted(found, key=_natural_key)
 
 
-def evaluate_paths(paths, normal_rows=400, settings=None, root=None):
+def evaluate_paths(paths, normal_rows=400, settings=None, root=None, single=False):
     """The protocol on several files; one bad file is reported, not fatal to the others.
 
     Returns an Evaluation whose `failures` lists (name, message) of the files that could not
@@ -199,7 +204,7 @@ def evaluate_paths(paths, normal_rows=400, settings=None, root=None):
     for path in paths:
         name = os.path.relpath(path, root) if root else path
         try:
-            files.append(evaluate_file(path, normal_rows, settings, name=name))
+            files.append(evaluate_file(path, normal_rows, settings, name=name, single=single))
         except EvaluationError as exc:
             failures.append((name, str(exc)))
     return Evaluation(files, failures, normal_rows)

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Makes podman able to build and run the Dockerfile on a Debian machine without a registry.
+#
+# Installs podman, runc and mmdebstrap when missing, writes the engine configuration this kind of
+# machine needs (runc, cgroupfs, ulimits root may set) and, when the base image named on the
+# Dockerfile's FROM line is not in local storage, builds a stand-in for it from the machine's
+# own Debian packages (no registry is reachable here). Anywhere a registry is reachable the real
+# official python image is used instead; this stand-in only exists for these machines.
+# Idempotent; run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CONTAINERS_CONF=/etc/containers/containers.conf
+CONF_MARKER="# written by Vigie .ci/podman-setup.sh"
+
+log() { echo "podman-setup: $*" >&2; }
+
+install_tools() {
+    local missing=()
+    command -v podman >/dev/null || missing+=(podman)
+    command -v runc >/dev/null || missing+=(runc)
+    command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+    if ((${#missing[@]})); then
+        log "installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc mmdebstrap >/dev/null
+    fi
+}
+
+write_engine_conf() {
+    # crun cannot start containers here and root may not raise its limits: use runc and
+    # ulimits no higher than the hard limit.
+    local nofile
+    nofile=$(ulimit -Hn)
+    [[ $nofile == unlimited || $nofile -gt 20000 ]] && nofile=20000
+    local wanted
+    wanted="$CONF_MARKER
+[containers]
+default_ulimits = [\"nofile=$nofile:$nofile\", \"nproc=32768:32768\"]
+[engine]
+runtime = \"runc\"
+cgroup_manager = \"cgroupfs\"
+events_logger = \"file\""
+    if [[ -f $CONTAINERS_CONF ]] && [[ "$(cat "$CONTAINERS_CONF")" == "$wanted" ]]; then
+        return
+    fi
+    if [[ -f $CONTAINERS_CONF ]] && ! grep -qF "$CONF_MARKER" "$CONTAINERS_CONF"; then
+        cp "$CONTAINERS_CONF" "$CONTAINERS_CONF.before-vigie"
+        log "kept the previous $CONTAINERS_CONF as $CONTAINERS_CONF.before-vigie"
+    fi
+    mkdir -p "$(dirname "$CONTAINERS_CONF")"
+    printf '%s\n' "$wanted" >"$CONTAINERS_CONF"
+    log "wrote $CONTAINERS_CONF"
+}
+
+base_image() {
+    # The one place the base is named is the Dockerfile.
+    local name
+    name=$(awk 'toupper($1) == "FROM" {print $2; exit}' Dockerfile)
+    [[ $name == */* ]] || name="docker.io/library/$name"
+    echo "$name"
+}
+
+debian_sources() {
+    # The machine's own Debian package sources, as apt uses them (third-party lists left out:
+    # their keys are not in the base).
+    local file found=()
+    for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+        [[ -s $file ]] || continue
+        if grep -Eq '^[^#]*(deb\.debian\.org|security\.debian\.org|/debian(-security)?[/ ]|debian-archive-keyring)' "$file"; then
+            found+=("$file")
+        fi
+    done
+    ((${#found[@]})) || found=("http://deb.debian.org/debian")
+    printf '%s\n' "${found[@]}"
+}
+
+build_stand_in_base() {
+    local image=$1 sources
+    mapfile -t sources < <(debian_sources)
+    log "building a stand-in for $image from Debian packages (${sources[*]})"
+    # The extra CA certificates are those of a proxy that re-signs HTTPS (pip goes through it).
+    mmdebstrap --quiet --variant=minbase --format=tar \
+        --include=python3,python3-venv,python3-pip,ca-certificates \
+        --customize-hook='mkdir -p "$1/usr/local/share/ca-certificates"' \
+        --customize-hook='if [ -d /usr/local/share/ca-certificates ]; then cp -r /usr/local/share/ca-certificates/. "$1/usr/local/share/ca-certificates/"; fi' \
+        --customize-hook='chroot "$1" update-ca-certificates >/dev/null' \
+        --customize-hook='printf "[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n" > "$1/etc/pip.conf"' \
+        --customize-hook='rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED' \
+        --customize-hook='for n in python:python3 python3:python3 pip:pip3 pip3:pip3; do ln -sf "/usr/bin/${n#*:}" "$1/usr/local/bin/${n%%:*}"; done' \
+        --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/*' \
+        bookworm - "${sources[@]}" \
+        | podman import --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
+            --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' - "$image" >/dev/null
+}
+
+install_tools
+write_engine_conf
+image=$(base_image)
+if podman image exists "$image"; then
+    log "base image $image is present"
+else
+    build_stand_in_base "$image"
+    log "base image $image built: $(podman image inspect --format '{{.Size}}' "$image") bytes"
+fi

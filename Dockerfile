@@ -1,0 +1,49 @@
+# Vigie: the web application and API served by gunicorn, as one image per release.
+# Build: make docker-build (or docker build --build-arg GIT_COMMIT=$(git rev-parse HEAD) .)
+# Runtime data lives in three volumes: model_store/, logs/ and instance/ (uid 10001 writes them).
+FROM python:3.11.13-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN groupadd --system --gid 10001 vigie \
+    && useradd --system --uid 10001 --gid vigie --home-dir /app --no-create-home \
+       --shell /usr/sbin/nologin vigie
+
+WORKDIR /app
+
+# Dependencies in their own layer: a code change does not reinstall them.
+COPY requirements.txt ./
+RUN pip install --no-compile -r requirements.txt
+
+COPY . .
+
+# The catalogues are compiled into the image (the app user cannot write the code). The app
+# factory creates a secret key and an admin when it starts: point it at a throwaway folder so
+# that neither is baked into the image (and no password is printed in the build log).
+RUN VIGIE_INSTANCE_DIR=/tmp/build VIGIE_LOG_DIR=/tmp/build VIGIE_MODEL_STORE=/tmp/build/store \
+       VIGIE_ADMIN_PASSWORD=discarded-with-the-build-folder flask --app webapp translations \
+    && rm -rf /tmp/build \
+    && mkdir -p model_store logs instance \
+    && chown vigie:vigie model_store logs instance \
+    && chmod 0755 .ci/docker-entrypoint.sh
+
+ARG GIT_COMMIT=unknown
+ENV VIGIE_GIT_COMMIT=${GIT_COMMIT} \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    WORKERS=2
+
+USER vigie
+VOLUME ["/app/model_store", "/app/logs", "/app/instance"]
+EXPOSE 8000
+
+# No curl in the slim image: the probe is a line of Python. The first start trains pump-1
+# before gunicorn listens, hence the start period.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+    CMD python -c "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('PORT', '8000'), timeout=4)"
+
+ENTRYPOINT ["/app/.ci/docker-entrypoint.sh"]
+CMD ["gunicorn", "--config", "webapp/gunicorn_conf.py", "webapp:create_app()"]

@@ -4,7 +4,7 @@ import logging
 
 from flask import Flask
 
-from webapp import apikeys, users
+from webapp import apikeys, login_throttle, users
 from webapp.config import finalise
 from webapp.version import APP_VERSION
 
@@ -46,10 +46,15 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    from webapp import auth, health, i18n, predict
+    from webapp import admin_models, alarms_view, auth, health, i18n, predict
+    from webapp.admin import apikeys as admin_keys
+    from webapp.admin import users as admin_users
     from webapp.api import register_api
-    for module in (auth, health, i18n, predict):
+    from webapp.batch import bp as batch_bp
+    for module in (auth, health, i18n, predict, alarms_view, admin_keys, admin_users,
+                   admin_models):
         app.register_blueprint(module.bp)
+    app.register_blueprint(batch_bp)
     register_api(app)
 
 
@@ -75,6 +80,7 @@ def create_first_admin(app):
     """Create the users table and, on first start, the admin account."""
     users.init_db(app.config["DATABASE"])
     apikeys.init_db(app.config["DATABASE"])
+    login_throttle.init_db(app.config["DATABASE"])
     password = users.ensure_admin(app.config["DATABASE"], app.config["INSTANCE_DIR"],
                                   app.config.get("ADMIN_PASSWORD"))
     if password:

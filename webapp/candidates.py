@@ -1,4 +1,4 @@
-"""Candidate versions: background training jobs from uploaded files, and comparisons with the active one.
+"""Candidate versions: background training from uploaded files, and comparison with the active one.
 
 A job's state lives in LOG_DIR/jobs/<id>.json, replaced atomically at each step, so that any
 gunicorn worker can answer the progress poll, whichever worker runs the training.

@@ -136,7 +136,8 @@ def translations_command():
 
 def register_commands(app):
     """Attach every command to `flask --app webapp`."""
+    from webapp.apikeys_cli import apikeys_cli
     from webapp.evaluate_cli import evaluate_command  # imports fail() from this module
     for command in (train_command, bootstrap_command, translations_command, models_cli,
-                    users_cli, evaluate_command):
+                    users_cli, evaluate_command, apikeys_cli):
         app.cli.add_command(command)

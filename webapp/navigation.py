@@ -7,6 +7,11 @@ from flask_login import current_user
 # (endpoint, label, lowest role). Areas add their page here when they are built.
 MENU = (
     ("predict.home", _l("Score a reading"), "operator"),
+    ("batch.upload", _l("Score a CSV file"), "operator"),
+    ("alarms.index", _l("Alarms"), "operator"),
+    ("models_admin.index", _l("Model versions"), "analyst"),
+    ("admin_users.index", _l("Users"), "admin"),
+    ("admin_keys.index", _l("API keys"), "admin"),
 )
 
 ROLE_LABELS = {"operator": _l("operator"), "analyst": _l("analyst"), "admin": _l("admin")}

@@ -100,7 +100,7 @@ def add_shadow_scores(rows, shadow, frame, context=None):
     except Exception:  # any failure of a candidate model must leave the answer untouched
         log.exception("shadow %s %s failed to score", shadow.asset, shadow.version)
         shadow_results = [None] * len(rows)
-    for row, result in zip(rows, shadow_results):
+    for row, result in zip(rows, shadow_results, strict=True):
         row["shadow_version"] = shadow.version
         row["shadow_score"] = round(result.score, 6) if result else ""
         row["shadow_anomaly"] = result.anomaly if result else ""

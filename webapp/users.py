@@ -32,6 +32,14 @@ class UserError(ValueError):
     """A user cannot be created or changed as asked; the message says why."""
 
 
+class UnknownUser(UserError):
+    """No user has this name."""
+
+
+class LastAdminError(UserError):
+    """The change would leave nobody able to administer Vigie."""
+
+
 @dataclass
 class User:
     """A person who logs in; the attributes flask-login expects are plain properties."""
@@ -144,6 +152,46 @@ def list_users(path):
         return [_user(row) for row in connection.execute("SELECT * FROM users ORDER BY username")]
     finally:
         connection.close()
+
+
+def _other_active_admins(connection, username):
+    return connection.execute(
+        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND active = 1 AND username != ?",
+        (username,)).fetchone()[0]
+
+
+def _change(path, username, column, value):
+    """Set one column of a user, refusing a change that would leave no active admin."""
+    connection = connect(path)
+    try:
+        with connection:
+            # BEGIN IMMEDIATE: two admins demoting each other at once cannot both succeed.
+            connection.execute("BEGIN IMMEDIATE")
+            row = connection.execute("SELECT * FROM users WHERE username = ?",
+                                     (username,)).fetchone()
+            if row is None:
+                raise UnknownUser(f"no user named {username!r}")
+            removes_admin = row["role"] == "admin" and row["active"] and (
+                (column == "role" and value != "admin") or (column == "active" and not value))
+            if removes_admin and not _other_active_admins(connection, username):
+                raise LastAdminError("this would leave no active admin")
+            connection.execute(f"UPDATE users SET {column} = ? WHERE username = ?",
+                               (value, username))
+    finally:
+        connection.close()
+    return get_user_by_name(path, username)
+
+
+def set_role(path, username, role):
+    """Give a user another role; raise UserError for an unknown role or the last admin."""
+    if role not in ROLES:
+        raise UserError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
+    return _change(path, username, "role", role)
+
+
+def set_active(path, username, active):
+    """Deactivate (no more logins) or reactivate a user; the last active admin stays."""
+    return _change(path, username, "active", 1 if active else 0)
 
 
 def ensure_admin(path, instance_dir, password=None):

@@ -1,0 +1,1 @@
+"""Administration pages (admin role only): one blueprint per area, API keys and users."""

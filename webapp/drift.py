@@ -6,8 +6,10 @@ Two measures, because each misses what the other sees:
   0.25 and above a large shift), but it is noisy on small samples;
 - a two-sample Kolmogorov-Smirnov test against the training CDF (rebuilt from the manifest's
   quantile grid) says whether the move is more than chance, given both sample sizes.
-A sensor is marked `drift` when both agree on a large shift, `warning` when either points to
-one, `stable` otherwise, and `insufficient` below MIN_DRIFT_SAMPLE recent readings.
+A sensor is marked `drift` when both agree on a large shift (PSI >= 0.25 and KS p < 0.01),
+`warning` on a moderate significant shift (PSI >= 0.1 and KS p < 0.01) or on a large PSI alone
+once the sample is big enough for PSI to be trusted (PSI_RELIABLE_SAMPLE), `stable` otherwise,
+and `insufficient` below MIN_DRIFT_SAMPLE recent readings.
 """
 
 import math
@@ -19,6 +21,8 @@ PSI_WARNING = 0.1
 PSI_DRIFT = 0.25
 KS_P_VALUE = 0.01
 MIN_DRIFT_SAMPLE = 50
+PSI_RELIABLE_SAMPLE = 500  # below it a 20-bin PSI of an unchanged sensor often exceeds 0.25
+FINE_GRID = 51  # a quantile grid at least this fine is read as a step function
 PSI_FLOOR = 1e-4  # stands in for an empty bin so that the logarithm stays finite
 STATUSES = ("stable", "warning", "drift", "insufficient")
 
@@ -63,18 +67,21 @@ def training_count(stats):
 
 
 def ks_statistic(sample, cdf_values, cdf_probabilities):
-    """Largest gap between the sample's empirical CDF and the (interpolated) training CDF."""
+    """Largest gap between the sample's empirical CDF and the training CDF, checked at every
+    sample value and every grid value.
+
+    A fine grid (the 101 quantiles) is read as a step function, which stays exact for sensors
+    with a few discrete levels; the coarse grid of older manifests is interpolated instead.
+    """
     x = np.sort(np.asarray(sample, dtype=float))
-    n = len(x)
-    if cdf_values[-1] == cdf_values[0]:  # a constant sensor: the CDF is a single step
-        train_at_x = (x >= cdf_values[0]).astype(float)
+    points = np.concatenate([x, cdf_values])
+    sample_cdf = np.searchsorted(x, points, side="right") / len(x)
+    if len(cdf_values) >= FINE_GRID:
+        steps = np.searchsorted(cdf_values, points, side="right") - 1
+        train_cdf = np.where(steps >= 0, cdf_probabilities[np.clip(steps, 0, None)], 0.0)
     else:
-        train_at_x = np.interp(x, cdf_values, cdf_probabilities, left=0.0, right=1.0)
-    above = np.max(np.arange(1, n + 1) / n - train_at_x)
-    below = np.max(train_at_x - np.arange(0, n) / n)
-    sample_at_grid = np.searchsorted(x, cdf_values, side="right") / n
-    at_grid = np.max(np.abs(sample_at_grid - cdf_probabilities))
-    return float(max(above, below, at_grid))
+        train_cdf = np.interp(points, cdf_values, cdf_probabilities, left=0.0, right=1.0)
+    return float(np.max(np.abs(sample_cdf - train_cdf)))
 
 
 def ks_p_value(statistic, n_recent, n_training):
@@ -91,7 +98,9 @@ def sensor_status(psi, p_value, n_recent):
     significant = p_value < KS_P_VALUE
     if psi >= PSI_DRIFT and significant:
         return "drift"
-    if psi >= PSI_DRIFT or (psi >= PSI_WARNING and significant):
+    if psi >= PSI_WARNING and significant:
+        return "warning"
+    if psi >= PSI_DRIFT and n_recent >= PSI_RELIABLE_SAMPLE:
         return "warning"
     return "stable"
 

@@ -1,6 +1,7 @@
 """Login, logout and role checks for the browser pages."""
 
 import logging
+import math
 from functools import wraps
 
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
@@ -12,7 +13,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired
 
-from webapp import users
+from webapp import login_throttle, users
 from webapp.errors import error_response, wants_json
 from webapp.extensions import login_manager
 
@@ -28,7 +29,8 @@ class LoginForm(FlaskForm):
 
 @login_manager.user_loader
 def load_user(user_id):
-    return users.get_user(current_app.config["DATABASE"], int(user_id))
+    user = users.get_user(current_app.config["DATABASE"], int(user_id))
+    return user if user is not None and user.is_active else None  # deactivated: signed out
 
 
 @login_manager.unauthorized_handler
@@ -63,12 +65,24 @@ def safe_next(target):
 def login():
     form = LoginForm()
     if form.validate_on_submit():
-        user = users.authenticate(current_app.config["DATABASE"], form.username.data,
-                                  form.password.data)
+        database, policy = current_app.config["DATABASE"], login_throttle.policy_from_config(
+            current_app.config)
+        wait = login_throttle.retry_after(database, form.username.data, request.remote_addr,
+                                          policy)
+        if wait:
+            log.warning("login refused for %r from %s: too many failures",
+                        form.username.data[:64], request.remote_addr)
+            flash(_("Too many failed sign-ins for this user name or from this address. "
+                    "Try again in %(minutes)s minutes.", minutes=max(1, math.ceil(wait / 60))),
+                  "error")
+            return render_template("auth/login.html", form=form), 429
+        user = users.authenticate(database, form.username.data, form.password.data)
         if user is not None:
+            login_throttle.clear(database, form.username.data, request.remote_addr)
             login_user(user, remember=form.remember.data)
             log.info("login of %s", user.username)
             return redirect(safe_next(request.args.get("next")))
+        login_throttle.record_failure(database, form.username.data, request.remote_addr, policy)
         log.warning("failed login for %r from %s", form.username.data[:64], request.remote_addr)
         flash(_("Wrong user name or password."), "error")
     return render_template("auth/login.html", form=form), 200 if request.method == "GET" else 401

@@ -23,6 +23,8 @@ class Defaults:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     LOG_LEVEL = "INFO"
+    STREAM_POLL_INTERVAL = 1.0  # seconds between two looks at a followed file
+    ALARM_K, ALARM_N, ALARM_M = 5, 10, 30  # alarm opens at K anomalous of N, closes at M normal
     API_MAX_READINGS = 10_000  # readings in one POST /api/v1/predict
     API_MAX_BODY = 16 * 1024 * 1024  # bytes of one API request body
     LOGIN_MAX_FAILURES_PER_USER = 5  # failed logins for one user name within the window

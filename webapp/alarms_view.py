@@ -1,0 +1,23 @@
+"""The /alarms page: open alarms first, then recent ones, for operators and up."""
+
+from datetime import datetime, timezone
+
+from flask import Blueprint, current_app, render_template, request
+
+from webapp.alarms import alarm_assets, format_duration, format_utc, list_alarms
+from webapp.auth import role_required
+
+bp = Blueprint("alarms", __name__)
+
+
+@bp.route("/alarms")
+@role_required("operator")
+def index():
+    log_dir = current_app.config["LOG_DIR"]
+    assets = alarm_assets(log_dir)
+    asset = request.args.get("asset", "")
+    asset = asset if asset in assets else ""
+    alarms = list_alarms(log_dir, asset or None)
+    now = datetime.now(timezone.utc)
+    return render_template("alarms/index.html", alarms=alarms, assets=assets, asset=asset,
+                           now=now, format_duration=format_duration, format_utc=format_utc)

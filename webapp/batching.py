@@ -8,6 +8,7 @@ at the end, and its audit rows are written with one sink write per chunk.
 """
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -621,6 +622,20 @@ class BatchStore:
                 found.append(meta)
         found.sort(key=lambda meta: meta.get("created_at", ""), reverse=True)
         return found[:limit]
+
+
+def save_upload(stream, path, block=1 << 20):
+    """Copy an uploaded file to `path` while hashing it; returns (sha256 hex, size in bytes)."""
+    digest, size = hashlib.sha256(), 0
+    with open(path, "wb") as target:
+        while True:
+            data = stream.read(block)
+            if not data:
+                break
+            digest.update(data)
+            target.write(data)
+            size += len(data)
+    return digest.hexdigest(), size
 
 
 def process_stored_batch(store, batch_id, loaded, sink, chunk_rows=DEFAULT_CHUNK_ROWS):

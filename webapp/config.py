@@ -27,6 +27,10 @@ class Defaults:
     ALARM_K, ALARM_N, ALARM_M = 5, 10, 30  # alarm opens at K anomalous of N, closes at M normal
     API_MAX_READINGS = 10_000  # readings in one POST /api/v1/predict
     API_MAX_BODY = 16 * 1024 * 1024  # bytes of one API request body
+    MAX_CONTENT_LENGTH = 200 * 1024 * 1024  # largest request body: a /batch upload (413 over)
+    BATCH_CHUNK_ROWS = 20_000  # rows read, scored and audited at once in a batch file
+    BATCH_STALE_SECONDS = 120  # a batch silent this long is reported as failed (process died)
+    WATCH_POLL_SECONDS = 5.0  # seconds between two looks at a watch folder
     LOGIN_MAX_FAILURES_PER_USER = 5  # failed logins for one user name within the window
     LOGIN_MAX_FAILURES_PER_ADDRESS = 20  # failed logins from one address within the window
     LOGIN_THROTTLE_SECONDS = 300  # the window, and how long a refusal lasts at most

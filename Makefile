@@ -45,7 +45,10 @@ browser-deps: ## Install Debian's Chromium for the browser tests (needs root or 
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
 test: install-dev browser-deps ## Run the whole test suite (browser tests included)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --ignore=tests/load
+
+test-load: install-dev ## Load and fault tests against gunicorn with 4 workers (about 2 minutes)
+	$(BIN)/pytest -q -s tests/load
 
 bench: install-dev ## Measure speed and memory (figures go in the README)
 	$(BIN)/python -m tests.benchmarks.run
@@ -58,3 +61,24 @@ lint: install-dev ## Check the code with ruff
 
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# Container, release and deployment (scripts in .ci/; see README "Container and deployment").
+.PHONY: docker-build docker-test release deploy deploy-rollback deploy-status
+
+docker-build: ## Build the image vigie:<version> (podman or docker; TAG= to override)
+	bash .ci/docker-build.sh
+
+docker-test: ## Build and run the image: healthy, ready, not root, a prediction audited in the logs volume
+	bash .ci/docker-test.sh
+
+release: ## Set webapp/version.py to VERSION=x.y.z (default: next patch), commit, tag vX.Y.Z
+	bash .ci/release.sh $(VERSION)
+
+deploy: ## Run the image vigie:TAG as the container "vigie"; remembers the previous tag
+	bash .ci/deploy.sh deploy $(TAG)
+
+deploy-rollback: ## Restart the previously deployed tag; volumes untouched
+	bash .ci/deploy.sh rollback
+
+deploy-status: ## Show the deployed and previous tags and the container's health
+	bash .ci/deploy.sh status

@@ -176,6 +176,14 @@ class ModelRegistry:
                 f"this installation has {sklearn.__version__}; retrain the asset")
         return manifest
 
+    def model_file_stamp(self, asset, version):
+        """(size, mtime, inode) of a version's model.pkl; None when it is missing."""
+        try:
+            info = os.stat(os.path.join(self._version_dir(asset, version), MODEL_FILE))
+        except FileNotFoundError:
+            return None
+        return info.st_size, info.st_mtime_ns, info.st_ino
+
     def load(self, asset, version):
         """Load a version after verifying it (a pickle is code: never load an unverified one)."""
         manifest = self.check_loadable(asset, version)
@@ -288,11 +296,18 @@ class ActiveModels:
             return None
 
     def _cached(self, asset, version):
+        """The loaded version; loaded again (and so verified again) when its file changed.
+
+        A stat per request is cheap, and a model.pkl altered on disk after loading is then
+        refused with ModelIntegrityError instead of being served from memory.
+        """
         key = (asset, version)
+        stamp = self.registry.model_file_stamp(asset, version)
         with self._lock:
-            loaded = self._loaded.get(key)
-        if loaded is None:
-            loaded = self.registry.load(asset, version)
-            with self._lock:
-                self._loaded[key] = loaded
+            cached = self._loaded.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        loaded = self.registry.load(asset, version)
+        with self._lock:
+            self._loaded[key] = (stamp, loaded)
         return loaded

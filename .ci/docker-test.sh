@@ -53,9 +53,12 @@ if grep -qx 0 <<<"$uids"; then
 fi
 log "no process runs as root (uids: $(sort -u <<<"$uids" | tr '\n' ' '))"
 
+# An API key made the way an administrator makes one, inside the container.
+api_key=$("$engine" exec "$name" flask --app webapp apikeys create docker-test --role operator | tail -1)
+
 # From the host, through the published port: ready with pump-1, then one prediction through
-# the login form and the reading form, each with its CSRF token.
-request_id=$(timeout 120 python3 - "$port" "$admin_password" <<'PYTHON'
+# the login form and the reading form (each with its CSRF token), and one through the JSON API.
+request_ids=$(timeout 120 python3 - "$port" "$admin_password" "$api_key" <<'PYTHON'
 import http.cookiejar
 import json
 import re
@@ -65,7 +68,7 @@ import urllib.request
 from html.parser import HTMLParser
 
 base = f"http://127.0.0.1:{sys.argv[1]}"
-password = sys.argv[2]
+password, api_key = sys.argv[2], sys.argv[3]
 opener = urllib.request.build_opener(
     urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 
@@ -115,34 +118,54 @@ assert reading.get("csrf_token") and len(sensors) == 8 and all(sensors.values())
 page = post("/", reading)
 found = re.search(r'<code id="request-id">([^<]+)</code>', page)
 assert found, "the result page shows no request id:\n" + page[:2000]
-print(f"prediction {found.group(1)} on {sensors}", file=sys.stderr)
-print(found.group(1))
+print(f"form prediction {found.group(1)} on {sensors}", file=sys.stderr)
+print(f"form admin {found.group(1)}")
+
+reading = {name: float(value) for name, value in sensors.items()}
+request = urllib.request.Request(
+    base + "/api/v1/predict", data=json.dumps({"asset": "pump-1", "readings": [reading]}).encode(),
+    headers={"Content-Type": "application/json", "X-API-Key": api_key})
+answer = json.load(opener.open(request, timeout=60))
+assert answer["model_version"] == "v1" and len(answer["results"]) == 1, answer
+print(f"API prediction {answer['request_id']}: {answer['results'][0]}", file=sys.stderr)
+print(f"api apikey:docker-test {answer['request_id']}")
 PYTHON
 )
-log "prediction made in the container, request id $request_id"
+log "predictions made in the container: $(tr '\n' ' ' <<<"$request_ids")"
 
 without_systemd_noise "$engine" rm -f -t 10 "$name" >/dev/null
 log "container removed"
 
-# The audit row outlives the container, in the logs volume, in the file of its own UTC date.
-python3 - "$work/logs/audit" "$request_id" <<'PYTHON'
+# The audit rows outlive the container, in the logs volume, in the file of their UTC date;
+# the API key is in no log file.
+python3 - "$work/logs/audit" "$api_key" "$request_ids" <<'PYTHON'
 import csv
 import glob
+import io
 import os
 import sys
 
-folder, request_id = sys.argv[1], sys.argv[2]
-rows = []
+folder, api_key, expected = sys.argv[1], sys.argv[2], sys.argv[3]
+for path in glob.glob(os.path.join(os.path.dirname(folder), "**", "*"), recursive=True):
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            assert api_key not in handle.read(), f"the API key is written in {path}"
+rows = {}
 for path in sorted(glob.glob(os.path.join(folder, "predictions-*.csv"))):
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows += [(path, row) for row in csv.DictReader(handle) if row["request_id"] == request_id]
-assert len(rows) == 1, f"expected one audit row for {request_id}, found {len(rows)} in {folder}"
-path, row = rows[0]
-assert os.path.basename(path) == f"predictions-{row['timestamp_utc'][:10]}.csv", path
-assert row["channel"] == "form" and row["principal"] == "admin", row
-assert row["asset"] == "pump-1" and row["model_version"] == "v1", row
-print(f"audit row in {os.path.basename(path)}: {row['timestamp_utc']} {row['channel']} "
-      f"{row['principal']} {row['asset']} {row['model_version']} score={row['score']} "
-      f"app_version={row.get('app_version')}", file=sys.stderr)
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    for row in csv.DictReader(io.StringIO(text, newline="")):
+        rows.setdefault(row["request_id"], []).append((path, row))
+for line in expected.splitlines():
+    channel, principal, request_id = line.split()
+    found = rows.get(request_id, [])
+    assert len(found) == 1, f"expected one audit row for {request_id}, found {len(found)}"
+    path, row = found[0]
+    assert os.path.basename(path) == f"predictions-{row['timestamp_utc'][:10]}.csv", path
+    assert row["channel"] == channel and row["principal"] == principal, row
+    assert row["asset"] == "pump-1" and row["model_version"] == "v1", row
+    print(f"audit row in {os.path.basename(path)}: {row['timestamp_utc']} {row['channel']} "
+          f"{row['principal']} {row['asset']} {row['model_version']} score={row['score']} "
+          f"app_version={row.get('app_version')}", file=sys.stderr)
 PYTHON
 log "passed"

@@ -46,13 +46,13 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    from webapp import admin_models, alarms_view, auth, health, i18n, predict
+    from webapp import admin_models, alarms_view, auth, health, history, i18n, monitoring, predict
     from webapp.admin import apikeys as admin_keys
     from webapp.admin import users as admin_users
     from webapp.api import register_api
     from webapp.batch import bp as batch_bp
     for module in (auth, health, i18n, predict, alarms_view, admin_keys, admin_users,
-                   admin_models):
+                   admin_models, history, monitoring):
         app.register_blueprint(module.bp)
     app.register_blueprint(batch_bp)
     register_api(app)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from webapp import drift
+from webapp.alarms import alarm_log_path, list_alarms
 from webapp.feedback import read_feedback
 
 CACHE_FORMAT = 3
@@ -250,8 +251,8 @@ WINDOWS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "7d": timedelta
            "30d": timedelta(days=30)}
 
 
-class WindowError(ValueError):
-    """The requested window is not understood; the message says how to write it."""
+class QueryError(ValueError):
+    """The requested asset or window is not understood; the message says how to write it."""
 
 
 def resolve_window(name, date_from=None, date_to=None, now=None):
@@ -262,12 +263,12 @@ def resolve_window(name, date_from=None, date_to=None, now=None):
             start = datetime.strptime(date_from or "", "%Y-%m-%d").replace(tzinfo=timezone.utc)
             end = datetime.strptime(date_to or "", "%Y-%m-%d").replace(tzinfo=timezone.utc)
         except ValueError:
-            raise WindowError("dates must be written YYYY-MM-DD (for example 2026-03-01)") from None
+            raise QueryError("dates must be written YYYY-MM-DD (for example 2026-03-01)") from None
         if end < start:
-            raise WindowError("the end date is before the start date")
+            raise QueryError("the end date is before the start date")
         return start, end + timedelta(days=1)
     if name not in WINDOWS:
-        raise WindowError(f"unknown window {name!r}: choose one of "
+        raise QueryError(f"unknown window {name!r}: choose one of "
                           f"{', '.join(WINDOWS)} or dates")
     end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     return end - WINDOWS[name], end
@@ -535,37 +536,22 @@ def _errors_of(path):
 
 # --- alarms and feedback --------------------------------------------------------------------
 
-def read_alarms(log_dir):
-    """{alarm_id: alarm} from logs/alarms.csv (opened/closed events), or {} without it."""
-    path = os.path.join(log_dir, "alarms.csv")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (FileNotFoundError, pd.errors.EmptyDataError):
-        return {}
-    alarms = {}
-    event_column = next((c for c in ("event", "status", "state") if c in frame.columns), None)
-    for row in frame.to_dict("records"):
-        alarm = alarms.setdefault(row.get("alarm_id", ""), {"alarm_id": row.get("alarm_id", ""),
-                                                            "asset": row.get("asset", "")})
-        event = (row.get(event_column) or "").lower() if event_column else ""
-        if event.startswith("close"):
-            alarm["closed_at"] = row.get("timestamp_utc", "")
-        else:
-            alarm.setdefault("opened_at", row.get("timestamp_utc", ""))
-            alarm.update({k: v for k, v in row.items()
-                          if k in ("model_version", "message", "reason", "score") and v})
-    return alarms
+def alarm_record(alarm):
+    """One alarm as plain values for the page and the JSON."""
+    return {"alarm_id": alarm.alarm_id, "asset": alarm.asset, "opened_at": alarm.opened_at,
+            "closed_at": alarm.closed_at, "peak_score": alarm.peak_score,
+            "top_sensors": alarm.top_sensors, "model_version": alarm.model_version,
+            "duration_seconds": round(alarm.duration_seconds(), 1)}
 
 
 def alarms_section(log_dir, assets, start, end):
     """Open alarms and the alarms opened inside the window, for the assets shown."""
-    begin, finish = start.strftime("%Y-%m-%dT%H"), end.strftime("%Y-%m-%dT%H")
-    alarms = [a for a in read_alarms(log_dir).values() if a["asset"] in assets]
-    open_alarms = [a for a in alarms if not a.get("closed_at")]
-    recent = [a for a in alarms if begin <= a.get("opened_at", "")[:13] < finish]
-    return {"available": os.path.exists(os.path.join(log_dir, "alarms.csv")),
-            "open": sorted(open_alarms, key=lambda a: a.get("opened_at", ""), reverse=True),
-            "recent": sorted(recent, key=lambda a: a.get("opened_at", ""), reverse=True)[:50]}
+    begin, finish = start.strftime("%Y-%m-%dT%H:%M:%S"), end.strftime("%Y-%m-%dT%H:%M:%S")
+    alarms = [a for a in list_alarms(log_dir) if a.asset in assets]
+    return {"available": os.path.exists(alarm_log_path(log_dir)),
+            "open": [alarm_record(a) for a in alarms if a.is_open],
+            "recent": [alarm_record(a) for a in alarms
+                       if begin <= a.opened_at[:19] < finish][:50]}
 
 
 def precision_section(log_dir, assets):
@@ -590,37 +576,64 @@ def precision_section(log_dir, assets):
 
 # --- status -----------------------------------------------------------------------------------
 
-def overall_status(report):
-    """(ok | warning | alert, reasons) from the figures, by the thresholds at the top."""
-    alerts, warnings = [], []
+REASON_TEXTS = {
+    "drift": "{asset}: {count} of {total} sensors have drifted since training: consider "
+             "retraining",
+    "shift": "{asset}: {count} of {total} sensors show a moderate shift from training",
+    "errors": "{count} errors in the application log",
+    "rejected": "{share:.1%} of the readings received were rejected",
+    "anomaly_rate": "anomaly rate {rate:.1%} is above {limit:.0%}",
+    "open_alarms": "{count} alarms are open",
+    "precision": "alarm precision of {version} is {precision:.0%} by the operators' feedback",
+}
+
+
+def status_reasons(report):
+    """[{level: alert|warning, code, params}] from the figures, by the thresholds at the top."""
+    reasons = []
+
+    def add(level, code, **params):
+        reasons.append({"level": level, "code": code, "params": params})
     for section in report["drift"]:
         if section["drifted"]:
-            alerts.append(f"{section['asset']}: {section['drifted']} of {section['total']} "
-                          "sensors have drifted since training: consider retraining")
+            add("alert", "drift", asset=section["asset"], count=section["drifted"],
+                total=section["total"])
         elif section["warnings"]:
-            warnings.append(f"{section['asset']}: {section['warnings']} of {section['total']} "
-                            "sensors show a moderate shift from training")
+            add("warning", "shift", asset=section["asset"], count=section["warnings"],
+                total=section["total"])
     operations, model = report["operations"], report["model"]
-    handled = operations["predictions"] + operations["rejected_readings"]
     if operations["errors"]:
-        share = operations["errors"] / max(handled, 1)
-        (alerts if share > ERROR_SHARE_ALERT else warnings).append(
-            f"{operations['errors']} errors in the application log")
+        handled = max(operations["predictions"] + operations["rejected_readings"], 1)
+        add("alert" if operations["errors"] / handled > ERROR_SHARE_ALERT else "warning",
+            "errors", count=operations["errors"])
     share = report["quality"]["rejected_share"]
     if share is not None and share > REJECTED_SHARE_WARNING:
-        warnings.append(f"{share:.1%} of the readings received were rejected")
+        add("warning", "rejected", share=share)
     if model["anomaly_rate"] is not None and model["anomaly_rate"] > ANOMALY_RATE_WARNING:
-        warnings.append(f"anomaly rate {model['anomaly_rate']:.1%} is above "
-                        f"{ANOMALY_RATE_WARNING:.0%}")
+        add("warning", "anomaly_rate", rate=model["anomaly_rate"], limit=ANOMALY_RATE_WARNING)
     if model["alarms"]["open"]:
-        warnings.append(f"{len(model['alarms']['open'])} alarms are open")
+        add("warning", "open_alarms", count=len(model["alarms"]["open"]))
     for entry in model["precision"]:
         judged = entry["confirmed_fault"] + entry["false_alarm"]
         if judged >= MIN_FEEDBACK_FOR_PRECISION and entry["precision"] < PRECISION_WARNING:
-            warnings.append(f"alarm precision of {entry['version']} is {entry['precision']:.0%}"
-                            " by the operators' feedback")
-    status = "alert" if alerts else ("warning" if warnings else "ok")
-    return status, alerts + warnings
+            add("warning", "precision", version=entry["version"], precision=entry["precision"])
+    return sorted(reasons, key=lambda r: r["level"] != "alert")
+
+
+def overall_status(reasons):
+    """ok, warning or alert: the worst level among the reasons."""
+    levels = {reason["level"] for reason in reasons}
+    return "alert" if "alert" in levels else ("warning" if levels else "ok")
+
+
+def report_for(sources, asset, window, date_from=None, date_to=None, now=None):
+    """The report of a request's asset ('' or 'all' for every asset) and window."""
+    asset = None if asset in (None, "", "all") else asset
+    if asset is not None and asset not in sources.registry.assets():
+        raise QueryError(f"unknown asset {asset!r}: choose one of "
+                         f"{', '.join(sources.registry.assets()) or 'none yet'} or all")
+    start, end = resolve_window(window or "day", date_from, date_to, now)
+    return monitoring_report(sources, asset, start, end)
 
 
 def monitoring_report(sources, asset=None, start=None, end=None):
@@ -638,5 +651,8 @@ def monitoring_report(sources, asset=None, start=None, end=None):
               "operations": operations, "model": model,
               "drift": drift_section(sources, assets, totals),
               "quality": quality_section(operations, model, totals)}
-    report["status"], report["reasons"] = overall_status(report)
+    details = status_reasons(report)
+    report["status"] = overall_status(details)
+    report["reasons"] = [REASON_TEXTS[r["code"]].format(**r["params"]) for r in details]
+    report["reason_details"] = details
     return report

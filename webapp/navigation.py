@@ -9,6 +9,8 @@ MENU = (
     ("predict.home", _l("Score a reading"), "operator"),
     ("batch.upload", _l("Score a CSV file"), "operator"),
     ("alarms.index", _l("Alarms"), "operator"),
+    ("history.index", _l("History"), "operator"),
+    ("monitoring.page", _l("Monitoring"), "analyst"),
     ("models_admin.index", _l("Model versions"), "analyst"),
     ("admin_users.index", _l("Users"), "admin"),
     ("admin_keys.index", _l("API keys"), "admin"),

@@ -49,7 +49,7 @@ def api_key_required(role="operator"):
 
 
 # Modules that add routes to `bp` (and their paths to the OpenAPI document) on import.
-ROUTE_MODULES = ("openapi", "predict", "models", "model_switch")
+ROUTE_MODULES = ("openapi", "predict", "models", "model_switch", "monitoring")
 
 
 def register_api(app):

@@ -1,7 +1,5 @@
 """Access control: login, every route protected, roles, session cookie flags."""
 
-import re
-
 import pytest
 
 from tests.conftest import PASSWORDS, csrf_token
@@ -12,8 +10,17 @@ PUBLIC = {"/login", "/healthz", "/readyz", "/api/v1/openapi.json", "/static/<pat
 
 
 def concrete(rule):
-    """A URL for the rule with placeholder values for its arguments."""
-    return re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m: "x1", rule.rule)
+    """A URL for the rule, with a plausible value for each argument."""
+    from werkzeug.routing import AnyConverter, IntegerConverter
+    values = {}
+    for name, converter in rule._converters.items():
+        if isinstance(converter, AnyConverter):
+            values[name] = sorted(converter.items)[0]
+        elif isinstance(converter, IntegerConverter):
+            values[name] = 1
+        else:
+            values[name] = "x1"
+    return rule.build(values, append_unknown=False)[1]
 
 
 def protected_rules(app):

@@ -370,7 +370,8 @@ class FileScorer:
         skip = min(max(self.already_audited - self.summary.scored, 0), len(frame))
         results = []
         if skip:
-            results = score_frame(self.loaded, frame.iloc[:skip], context=self.context)
+            results = score_frame(self.loaded, frame.iloc[:skip], context=self.context,
+                                  single=False)
         if skip < len(frame):
             context = pd.concat([self.context, frame.iloc[:skip]]) if self.context is not None \
                 else frame.iloc[:skip]
@@ -381,7 +382,7 @@ class FileScorer:
             _, fresh = predict_and_audit(
                 self.loaded, rest, self.sink, channel=self.channel, principal=self.principal,
                 request_id=self.batch_id, batch_id=self.batch_id, reading_timestamps=timestamps,
-                context=context if len(context) else None)
+                context=context if len(context) else None, single=False)
             results = list(results) + list(fresh)
             self.summary.audited += len(fresh)
         return results

@@ -36,9 +36,14 @@ class Result:
                 "contributions": self.contributions}
 
 
-def score_frame(loaded, frame, context=None):
-    """Score ordered readings of one asset with one model version; returns a list of Result."""
-    scores = loaded.model.score(frame, context=context)
+def score_frame(loaded, frame, context=None, single=None):
+    """Score ordered readings of one asset with one model version; returns a list of Result.
+
+    `single` is passed to the model when given: a batch file passes False so that a chunk
+    holding one reading is still scored as part of the file's sequence.
+    """
+    options = {} if single is None else {"single": single}
+    scores = loaded.model.score(frame, context=context, **options)
     names = list(scores.contributions.columns)
     parts = scores.contributions.to_numpy().round(6)
     order = np.argsort(-parts, axis=1)
@@ -70,7 +75,7 @@ def audit_rows(loaded, frame, results, *, channel, principal, request_id, latenc
 
 
 def predict_and_audit(loaded, frame, sink, *, channel, principal, request_id=None,
-                      batch_id="", reading_timestamps=None, context=None):
+                      batch_id="", reading_timestamps=None, context=None, single=None):
     """Score readings and write their audit rows in one append; return (request_id, results).
 
     The audit write happens before anything is returned: a prediction that could not be
@@ -78,25 +83,25 @@ def predict_and_audit(loaded, frame, sink, *, channel, principal, request_id=Non
     """
     request_id = request_id or new_request_id()
     started = time.perf_counter()
-    results = score_frame(loaded, frame, context=context)
+    results = score_frame(loaded, frame, context=context, single=single)
     latency_ms = round((time.perf_counter() - started) * 1000, 3)
     rows = audit_rows(loaded, frame, results, channel=channel, principal=principal,
                       request_id=request_id, latency_ms=latency_ms, batch_id=batch_id,
                       reading_timestamps=reading_timestamps)
     if getattr(loaded, "shadow", None) is not None:
-        add_shadow_scores(rows, loaded.shadow, frame, context)
+        add_shadow_scores(rows, loaded.shadow, frame, context, single)
     sink.write(rows)
     return request_id, results
 
 
-def add_shadow_scores(rows, shadow, frame, context=None):
+def add_shadow_scores(rows, shadow, frame, context=None, single=None):
     """Fill the shadow columns of audit rows with a candidate's verdicts on the same readings.
 
     The caller's answer never depends on the shadow: if it fails, the rows name it with empty
     scores and the failure goes to app.log.
     """
     try:
-        shadow_results = score_frame(shadow, frame, context=context)
+        shadow_results = score_frame(shadow, frame, context=context, single=single)
     except Exception:  # any failure of a candidate model must leave the answer untouched
         log.exception("shadow %s %s failed to score", shadow.asset, shadow.version)
         shadow_results = [None] * len(rows)

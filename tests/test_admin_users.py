@@ -49,6 +49,7 @@ def test_admin_creates_a_user_who_can_sign_in(client, app, login):
 def test_invalid_creation_is_refused_with_the_reason(client, app, login, name, password,
                                                      confirm, text):
     login("admin")
+    client.get("/language/en")
     response = create(client, name, password=password, confirm=confirm)
     assert response.status_code == 400
     errors = re.findall(r'class="field-error"[^>]*>([^<]+)<', response.get_data(as_text=True))

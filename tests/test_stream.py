@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 
 from tests.conftest import PASSWORDS
-from webapp.alarms import AlarmPolicy, alarm_log_path, read_events
+from webapp.alarms import AlarmPolicy, AlarmTracker, Verdict, alarm_log_path, read_events
 from webapp.audit import CsvAuditSink
 from webapp.csvfiles import read_table
 from webapp.registry import ActiveModels, ModelRegistry
 from webapp.stream import StreamError, StreamFollower, stream_dir, stream_id
+from webapp.training import train_version
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SKAB_FILE = os.path.join(ROOT, "data", "skab", "valve1", "0.csv")
@@ -226,14 +227,16 @@ def test_a_crash_at_any_point_of_a_poll_loses_nothing_and_repeats_nothing(
     assert events[0][1] == events[1][1] == f"{resumed.sid}-18"
 
 
-def score_of_whole_file(paths, path):
-    """Batch reference: every valid reading of the file scored at once by AnomalyModel.score."""
-    loaded = ActiveModels(ModelRegistry(paths["MODEL_STORE"])).get("pump-1")
-    frame = read_table(path)
-    return loaded.model.score(frame[list(loaded.model.columns)].astype(float))
+def activate_skab_model(paths):
+    """pump-1 v2, calibrated on the first 400 readings of the SKAB file (the SKAB protocol)."""
+    registry = ModelRegistry(paths["MODEL_STORE"])
+    version, _ = train_version(registry, "pump-1", SKAB_FILE, normal_rows=400, created_by="tests")
+    registry.activate("pump-1", version)
+    return version
 
 
 def test_stream_scores_and_alarms_equal_those_of_the_whole_file_at_once(paths, tmp_path):
+    activate_skab_model(paths)
     sensor_file = tmp_path / "skab.csv"
     with open(SKAB_FILE, encoding="utf-8") as handle:
         content = handle.readlines()
@@ -244,11 +247,32 @@ def test_stream_scores_and_alarms_equal_those_of_the_whole_file_at_once(paths, t
         append(sensor_file, "".join(content[start:start + 97]))
         drain(follower)
     streamed = audit_rows(paths)
-    reference = score_of_whole_file(paths, SKAB_FILE)
+    loaded = ActiveModels(ModelRegistry(paths["MODEL_STORE"])).get("pump-1")
+    reference = loaded.model.score(read_table(SKAB_FILE)[list(loaded.model.columns)].astype(float))
     assert len(streamed) == len(content) - 1
     np.testing.assert_allclose([float(row["score"]) for row in streamed],
                                reference.scores, rtol=1e-6, atol=1e-6)
     assert [row["anomaly"] == "1" for row in streamed] == list(reference.anomaly)
+    # The same verdicts through the alarm logic give the same alarms as the stream raised.
+    tracker = AlarmTracker(AlarmPolicy(), "pump-1", follower.sid)
+    expected = []
+    for number, (score, anomaly) in enumerate(zip(reference.scores, reference.anomaly), 1):
+        verdict = Verdict(score, anomaly, [], loaded.version, reading_id=f"{follower.sid}-{number}")
+        expected += [(event["event"], event["alarm_id"]) for event in tracker.update(verdict)]
+    raised = [(row["event"], row["alarm_id"]) for row in read_events(alarm_log_path(paths["LOG_DIR"]))]
+    assert raised == expected and ("close", raised[0][1]) in raised
+
+
+def test_a_model_switch_is_picked_up_and_each_row_names_its_version(paths, tmp_path):
+    sensor_file = tmp_path / "pump.csv"
+    lines = normal_lines(6)
+    append(sensor_file, HEADER + "".join(lines[:3]))
+    follower = make_follower(paths, sensor_file)
+    drain(follower)
+    version = activate_skab_model(paths)
+    append(sensor_file, "".join(lines[3:]))
+    drain(follower)
+    assert [row["model_version"] for row in audit_rows(paths)] == ["v1"] * 3 + [version] * 3
 
 
 def flask_env(paths):

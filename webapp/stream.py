@@ -32,6 +32,7 @@ from features.schema import DATETIME_COLUMN, sensors_from_records
 from features.validation import validate_frame
 from webapp.alarms import AlarmLog, AlarmPolicy, AlarmTracker, Verdict, alarm_log_path
 from webapp.audit import append_csv, utc_now_iso
+from webapp.csvfiles import sniff_separator
 from webapp.scoring import predict_and_audit
 
 log = logging.getLogger("vigie.stream")
@@ -321,7 +322,8 @@ class StreamFollower:
         header = self.handle.readline(MAX_LINE_BYTES)
         if not header.endswith(b"\n"):
             return
-        self._read_header(header)
+        loaded = self.models.get(self.asset)
+        self._read_header(header, sensors_from_records(loaded.manifest["features"]))
         offset, line = self.handle.tell(), 1
         for raw in iter(lambda: self.handle.readline(MAX_LINE_BYTES), b""):
             if not raw.endswith(b"\n"):
@@ -438,18 +440,18 @@ class StreamFollower:
             self._score(loaded, frame.iloc[kept], numbers.iloc[kept],
                         [line_numbers[i] for i in kept])
 
-    def _read_header(self, raw, sensors=None):
+    def _read_header(self, raw, sensors):
+        """Take the separator and the column names from line 1; every sensor must be there."""
         text = raw.decode("utf-8-sig", errors="replace").rstrip("\r\n")
         if not text.strip():
             raise StreamError(f"{self.segment.path} line 1 is empty: the first line must be "
                               "the header with the sensor column names")
-        separator = ";" if text.count(";") > text.count(",") else ","
+        separator = sniff_separator(text)
         columns = [name.strip() for name in next(csv.reader([text], delimiter=separator))]
-        if sensors is not None:
-            missing = [s.name for s in sensors if s.name not in columns]
-            if missing:
-                raise StreamError(f"{self.segment.path} line 1: the header lacks the sensor "
-                                  f"columns {', '.join(missing)}; nothing was scored")
+        missing = [sensor.name for sensor in sensors if sensor.name not in columns]
+        if missing:
+            raise StreamError(f"{self.segment.path} line 1: the header lacks the sensor "
+                              f"columns {', '.join(missing)}; nothing was scored")
         if len(set(columns)) != len(columns):
             raise StreamError(f"{self.segment.path} line 1: a column name appears twice")
         self.segment.separator, self.segment.columns = separator, columns

@@ -133,7 +133,7 @@ def save_reading_feedback(request_id, rows, form):
     flash(_("Thank you: your feedback is recorded."), "success")
 
 
-@bp.route("/history/alarm/<alarm_id>", methods=["GET", "POST"])
+@bp.route("/history/alarm/<path:alarm_id>", methods=["GET", "POST"])
 @role_required("operator")
 def alarm(alarm_id):
     found = [a for a in list_alarms(current_app.config["LOG_DIR"], limit=10**9)

@@ -26,15 +26,19 @@ def batch_store():
                       current_app.config["BATCH_STALE_SECONDS"])
 
 
-def limit_mb():
-    return current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+def upload_limit():
+    """The upload limit for people: '200 MB', or '512 kB' below a megabyte."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if limit >= 1024 * 1024:
+        return f"{limit / (1024 * 1024):g} MB"
+    return f"{max(limit // 1024, 1)} kB"
 
 
 @bp.errorhandler(413)
 def too_large(error):
-    return error_response(413, _("The file is larger than the upload limit of %(mb)s MB. Split "
+    return error_response(413, _("The file is larger than the upload limit of %(limit)s. Split "
                                  "it into smaller files, or score it on the server with the "
-                                 "command `flask --app webapp score`.", mb=limit_mb()))
+                                 "command `flask --app webapp score`.", limit=upload_limit()))
 
 
 def file_error_message(code, params, message=""):
@@ -109,7 +113,7 @@ def upload():
             return redirect(url_for("batch.result", batch_id=batch_id), 303)
     status = 422 if request.method == "POST" else 200
     return render_template("batch/upload.html", form=form, batches=visible_batches(),
-                           limit_mb=limit_mb(), max_bytes=current_app.config["MAX_CONTENT_LENGTH"],
+                           limit=upload_limit(), max_bytes=current_app.config["MAX_CONTENT_LENGTH"],
                            file_error_message=file_error_message), status
 
 

@@ -210,8 +210,8 @@ add_schemas({
             "threshold": {"type": "number"},
             "anomaly": {"type": "boolean", "description": "score > threshold"},
             "contributions": {"type": "object", "additionalProperties": {"type": "number"},
-                              "description": "Each sensor's share of the score, largest "
-                                             "first."},
+                              "description": "Each sensor's contribution; they add up to "
+                                             "the score."},
         },
     },
 })

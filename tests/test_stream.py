@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import PASSWORDS
 from webapp.alarms import AlarmPolicy, AlarmTracker, Verdict, alarm_log_path, read_events
 from webapp.audit import CsvAuditSink
+from webapp.batching import score_file
 from webapp.csvfiles import read_table
 from webapp.registry import ActiveModels, ModelRegistry
 from webapp.stream import StreamError, StreamFollower, stream_dir, stream_id
@@ -261,6 +262,33 @@ def test_stream_scores_and_alarms_equal_those_of_the_whole_file_at_once(paths, t
         expected += [(event["event"], event["alarm_id"]) for event in tracker.update(verdict)]
     raised = [(row["event"], row["alarm_id"]) for row in read_events(alarm_log_path(paths["LOG_DIR"]))]
     assert raised == expected and ("close", raised[0][1]) in raised
+
+
+def test_stream_and_batch_path_agree_on_every_reading_and_every_rejected_line(paths, tmp_path):
+    with open(SKAB_FILE, encoding="utf-8") as handle:
+        content = handle.readlines()[:600]
+    # Line 51 has text in a number, line 301 is blank (skipped), line 302 lacks cells.
+    content[50] = content[50].split(";", 2)[0] + ";abc;" + content[50].split(";", 2)[2]
+    content[300] = "\n"
+    content[301] = ";".join(content[301].split(";")[:4]) + "\n"
+    sensor_file = tmp_path / "skab.csv"
+    append(sensor_file, "".join(content))
+    loaded = ActiveModels(ModelRegistry(paths["MODEL_STORE"])).get("pump-1")
+    results, errors = str(tmp_path / "results.csv"), str(tmp_path / "errors.csv")
+    with open(sensor_file, "rb") as binary:
+        score_file(binary, loaded, CsvAuditSink(str(tmp_path / "batch-audit")), batch_id="b1",
+                   channel="batch", principal="tests", results_path=results,
+                   errors_path=errors, chunk_rows=64)
+    batch = pd.read_csv(results, sep=",", dtype={"datetime": str})
+    follower = make_follower(paths, sensor_file, max_lines=33)
+    drain(follower)
+    streamed = audit_rows(paths)
+    assert timestamps(streamed) == batch["datetime"].tolist()
+    np.testing.assert_allclose([float(row["score"]) for row in streamed], batch["score"],
+                               rtol=1e-6, atol=1e-6)
+    assert [int(row["anomaly"]) for row in streamed] == batch["predicted_anomaly"].tolist()
+    batch_lines = sorted({int(line) for line in pd.read_csv(errors)["line"]})
+    assert sorted({int(row["line"]) for row in error_rows(paths, sensor_file)}) == batch_lines
 
 
 def test_a_model_switch_is_picked_up_and_each_row_names_its_version(paths, tmp_path):

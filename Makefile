@@ -63,7 +63,7 @@ clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
 # Container, release and deployment (scripts in .ci/; see README "Container and deployment").
-.PHONY: docker-build docker-test release deploy deploy-rollback deploy-status
+.PHONY: docker-build docker-test release deploy deploy-rollback deploy-status deploy-test
 
 docker-build: ## Build the image vigie:<version> (podman or docker; TAG= to override)
 	bash .ci/docker-build.sh
@@ -82,3 +82,6 @@ deploy-rollback: ## Restart the previously deployed tag; volumes untouched
 
 deploy-status: ## Show the deployed and previous tags and the container's health
 	bash .ci/deploy.sh status
+
+deploy-test: ## Release on a throwaway clone, build both versions, deploy, switch, roll back (podman)
+	bash .ci/deploy-test.sh

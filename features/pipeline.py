@@ -28,9 +28,10 @@ DEFAULT_SETTINGS = {
     "threshold_quantile": 1.0,
     "threshold_factor": 6.0,
     # A reading scored on its own has no trailing window to average its noise away, so it
-    # gets its own threshold, from the unsmoothed scores of the calibration readings.
-    "single_threshold_quantile": 1.0,
-    "single_threshold_factor": 1.0,
+    # gets its own threshold, from the unsmoothed scores of the calibration readings
+    # (docs/research/threshold_study.py, section 3).
+    "single_threshold_quantile": 0.99,
+    "single_threshold_factor": 1.25,
 }
 
 

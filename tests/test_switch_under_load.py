@@ -1,4 +1,4 @@
-"""Switching versions under load: 3 gunicorn workers, client processes, zero failed or mixed requests.
+"""Switching versions under load: 3 gunicorn workers, client processes, no failed or mixed request.
 
 Client processes send 5-reading sequences to POST /api/v1/predict for about ten seconds while
 the test activates versions through POST /api/v1/models/active and rolls back through the

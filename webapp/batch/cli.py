@@ -5,6 +5,7 @@ import signal
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from webapp.audit import AuditError
 from webapp.batching import BatchFileError, new_batch_id, score_file
@@ -26,6 +27,7 @@ def errors_path_for(out_path):
 
 
 @click.command("score")
+@with_appcontext
 @click.argument("input_path", required=False, metavar="INPUT.csv")
 @click.option("--asset", help="Asset whose model scores the file.")
 @click.option("--version", help="Model version to score with (default: the active one).")

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import skab_study as study  # noqa: E402
+
 from features.detector import trailing_mean  # noqa: E402
 
 REPEATS = 50

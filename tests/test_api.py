@@ -2,6 +2,7 @@
 
 import csv
 import glob
+import io
 import json
 import os
 import re
@@ -144,6 +145,24 @@ def test_body_over_the_limit_is_413_json(client, app, key):
                         "larger than 2000 bytes")
     assert body["details"] == []
     assert audit_rows(app) == []
+
+
+def test_chunked_body_over_the_limit_is_413_not_a_cut_body(client, app, key):
+    app.config["API_MAX_BODY"] = 2000
+    body = json.dumps({"readings": normal_readings(20)}).encode()
+    # A chunked request has no Content-Length; gunicorn marks its stream as terminated.
+    response = client.post("/api/v1/predict", input_stream=io.BytesIO(body),
+                           content_type="application/json", headers={"X-API-Key": key},
+                           environ_overrides={"wsgi.input_terminated": True})
+    assert_error(response, 413, "larger than 2000 bytes")
+
+
+def test_body_of_exactly_the_limit_is_accepted(client, app, key):
+    body = json.dumps({"readings": normal_readings(3)}).encode()
+    app.config["API_MAX_BODY"] = len(body)
+    assert post(client, body, key).status_code == 200
+    app.config["API_MAX_BODY"] = len(body) - 1
+    assert_error(post(client, body, key), 413, f"larger than {len(body) - 1} bytes")
 
 
 def test_api_limit_is_its_own_and_leaves_the_app_limit_alone(client, app, key):

@@ -48,12 +48,17 @@ def read_json_body(limit):
     if request.mimetype != "application/json":
         raise ApiError(415, "send the body as JSON with the header Content-Type: "
                             f"application/json (received {request.mimetype or 'none'})")
-    request.max_content_length = limit
+    too_large = ApiError(413, f"the body is larger than {limit} bytes: send fewer readings "
+                              "per request")
+    # One byte over the limit is let in: a chunked body is cut at the limit without an
+    # error, and the extra byte is how a cut body is told from one that fits exactly.
+    request.max_content_length = limit + 1
     try:
         data = request.get_data(cache=False)
     except RequestEntityTooLarge:
-        raise ApiError(413, f"the body is larger than {limit} bytes: send fewer readings "
-                            "per request") from None
+        raise too_large from None
+    if len(data) > limit:
+        raise too_large
     try:
         return json.loads(data)
     except RecursionError:

@@ -294,3 +294,11 @@ def test_cli_rollback_without_history_is_a_clear_error(runner):
     result = runner.invoke(args=["models", "rollback", "pump-1", "--reason", "x"])
     assert result.exit_code == 1
     assert "no earlier active version" in result.output
+
+
+def test_cli_list_marks_the_active_and_the_shadow_version(runner, app):
+    registry = ModelRegistry(app.config["MODEL_STORE"])
+    train_version(registry, "pump-1", NORMAL_CSV, 200, created_by="tests")
+    ModelLifecycle(registry, app.config["LOG_DIR"]).set_shadow("pump-1", "v2", "admin", "watch")
+    lines = runner.invoke(args=["models", "list"]).output.splitlines()
+    assert [line.split("\t")[-1] for line in lines] == ["active", "shadow"]

@@ -52,13 +52,13 @@ def train_command(asset, data_path, normal_rows):
 
 @models_cli.command("list")
 def list_models():
-    """One line per version: asset, version, created_at, and 'active' on the active one."""
+    """One line per version: asset, version, created_at, and 'active' or 'shadow' if it is."""
     store = registry()
     for asset in store.assets():
-        active = store.active_version(asset)
+        marks = {store.active_version(asset): "active", store.shadow_version(asset): "shadow"}
         for version in store.versions(asset):
             manifest = store.manifest(asset, version)
-            mark = "active" if version == active else ""
+            mark = marks.get(version, "")
             click.echo(f"{asset}\t{version}\t{manifest.get('created_at', '')}\t{mark}".rstrip())
 
 

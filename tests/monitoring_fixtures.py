@@ -58,7 +58,7 @@ def write_audit_day(audit_dir, day, rows):
     new = not os.path.exists(path)
     with open(path, "a", encoding="utf-8") as handle:
         if new:
-            handle.write(render_rows([dict(zip(AUDIT_COLUMNS, AUDIT_COLUMNS))]))
+            handle.write(render_rows([dict(zip(AUDIT_COLUMNS, AUDIT_COLUMNS, strict=True))]))
         handle.write(render_rows(rows))
     return path
 

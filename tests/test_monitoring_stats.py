@@ -11,11 +11,17 @@ from features.validation import FieldError
 from tests.conftest import NORMAL_CSV
 from tests.monitoring_fixtures import normal_pool, synthetic_rows, write_audit_day, write_history
 from webapp import drift
-from webapp.audit import append_csv
 from webapp.alarms import ALARM_COLUMNS
+from webapp.audit import append_csv
 from webapp.feedback import record_feedback
-from webapp.monitoring_stats import (MonitoringSources, QueryError, SummaryCache,
-                                     monitoring_report, report_for, resolve_window)
+from webapp.monitoring_stats import (
+    MonitoringSources,
+    QueryError,
+    SummaryCache,
+    monitoring_report,
+    report_for,
+    resolve_window,
+)
 from webapp.registry import ModelRegistry
 from webapp.rejections import record_rejections
 
@@ -101,9 +107,9 @@ def threshold_of(sources):
     return sources.registry.manifest("pump-1", "v1")["threshold"]
 
 
-def write_days(sources, pool, days=3, rows=600, end_day=NOW.date(), **options):
+def write_days(sources, pool, days=3, rows=600, end_day=None, **options):
     return write_history(sources.audit_dir, pool, threshold_of(sources), days=days,
-                         rows_per_day=rows, end_day=end_day, **options)
+                         rows_per_day=rows, end_day=end_day or NOW.date(), **options)
 
 
 def today_report(sources):

@@ -1,21 +1,44 @@
 """The prediction history: filter, page, export, open a request, record feedback."""
 
-from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template,
-                   request, stream_with_context, url_for)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, RadioField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms import HiddenField, StringField, TextAreaField
+from wtforms.validators import AnyOf, DataRequired, Length
 
 from webapp.alarms import list_alarms
 from webapp.audit import CHANNELS
 from webapp.auth import role_required
 from webapp.extensions import registry
-from webapp.feedback import (MAX_COMMENT, FeedbackError, feedback_by_alarm, feedback_by_reading,
-                             record_feedback)
-from webapp.history_search import (PAGE_SIZE, FilterError, HistoryFilter, export_csv,
-                                   export_filename, request_rows, search)
+from webapp.feedback import (
+    MAX_COMMENT,
+    VERDICTS,
+    FeedbackError,
+    feedback_by_alarm,
+    feedback_by_reading,
+    record_feedback,
+)
+from webapp.history_search import (
+    PAGE_SIZE,
+    FilterError,
+    HistoryFilter,
+    export_csv,
+    export_filename,
+    request_rows,
+    search,
+)
 
 bp = Blueprint("history", __name__)
 READINGS_PER_PAGE = 50
@@ -23,9 +46,7 @@ READINGS_PER_PAGE = 50
 
 class FeedbackForm(FlaskForm):
     reading = HiddenField()
-    verdict = RadioField(choices=[("confirmed_fault", "confirmed_fault"),
-                                  ("false_alarm", "false_alarm"), ("unsure", "unsure")],
-                         validators=[DataRequired()])
+    verdict = StringField(validators=[DataRequired(), AnyOf(VERDICTS)])
     comment = TextAreaField(validators=[Length(max=MAX_COMMENT)])
 
 

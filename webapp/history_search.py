@@ -7,7 +7,6 @@ skips lines that cannot match before they are parsed. Export streams one day fil
 
 import csv
 import json
-import os
 from dataclasses import dataclass, fields
 from datetime import date
 
@@ -102,7 +101,7 @@ def day_lines(content):
 
 def parse_line(columns, line):
     """One audit line as a dict of text."""
-    return dict(zip(columns, next(csv.reader([line.decode("utf-8")]))))
+    return dict(zip(columns, next(csv.reader([line.decode("utf-8")])), strict=False))
 
 
 def iter_rows(audit_dir, wanted, newest_first=True):
@@ -133,7 +132,7 @@ def search(audit_dir, wanted, page=1, page_size=PAGE_SIZE):
 
 def export_csv(audit_dir, wanted):
     """The matching rows as CSV text chunks (header first), oldest first, formula-safe."""
-    yield render_rows([dict(zip(AUDIT_COLUMNS, AUDIT_COLUMNS))])
+    yield render_rows([dict(zip(AUDIT_COLUMNS, AUDIT_COLUMNS, strict=True))])
     batch = []
     for row in iter_rows(audit_dir, wanted, newest_first=False):
         batch.append(row)

@@ -436,7 +436,7 @@ def anomaly_section(totals):
     for version, readings in sorted(totals.readings.items()):
         anomalies = totals.anomalies.get(version, np.zeros_like(readings))
         by_version[version] = [round(float(a) / r, 4) if r else None
-                               for a, r in zip(anomalies, readings)]
+                               for a, r in zip(anomalies, readings, strict=True)]
     readings = int(sum(s.sum() for s in totals.readings.values()))
     anomalies = int(sum(s.sum() for s in totals.anomalies.values()))
     return {"readings": readings, "anomalies": anomalies,

@@ -63,13 +63,19 @@ clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
 # Container, release and deployment (scripts in .ci/; see README "Container and deployment").
-.PHONY: docker-build docker-test release deploy deploy-rollback deploy-status deploy-test
+.PHONY: docker-build docker-test docker-publish ci release deploy deploy-rollback deploy-status \
+	deploy-test
 
 docker-build: ## Build the image vigie:<version> (podman or docker; TAG= to override)
 	bash .ci/docker-build.sh
 
 docker-test: ## Build and run the image: healthy, ready, not root, a prediction audited in the logs volume
 	bash .ci/docker-test.sh
+
+docker-publish: ## Push vigie:<version> to REGISTRY (from a commit tagged by make release)
+	bash .ci/docker-publish.sh
+
+ci: lint test test-load docker-test ## What CI runs: lint, tests, load tests, the container
 
 release: ## Set webapp/version.py to VERSION=x.y.z (default: next patch), commit, tag vX.Y.Z
 	bash .ci/release.sh $(VERSION)

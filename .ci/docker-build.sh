@@ -7,7 +7,11 @@ source .ci/lib.sh
 engine=$(container_engine)
 image=${IMAGE:-vigie}
 tag=${TAG:-$(app_version)}
-args=(--build-arg "GIT_COMMIT=$(source_commit)" -t "$image:$tag")
+commit=$(source_commit)
+args=(--build-arg "GIT_COMMIT=$commit" -t "$image:$tag"
+      --label "org.opencontainers.image.title=Vigie"
+      --label "org.opencontainers.image.version=$(app_version)"
+      --label "org.opencontainers.image.revision=$commit")
 if [[ $engine == podman ]]; then
     bash .ci/podman-setup.sh
     # No registry here: the base comes from local storage. --format docker keeps the HEALTHCHECK.

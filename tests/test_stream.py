@@ -138,6 +138,16 @@ def test_a_header_without_the_sensor_columns_stops_with_a_clear_error(paths, tmp
     assert audit_rows(paths) == []
 
 
+def test_a_second_follower_of_the_same_stream_is_refused(paths, tmp_path):
+    sensor_file = tmp_path / "pump.csv"
+    append(sensor_file, HEADER + "".join(normal_lines(3)))
+    first = make_follower(paths, sensor_file)
+    with pytest.raises(StreamError, match=f"already being followed \\(process {os.getpid()}\\)"):
+        make_follower(paths, sensor_file)
+    first.stop()
+    make_follower(paths, sensor_file).stop()
+
+
 def test_rotation_finishes_the_old_file_then_follows_the_new_one(paths, tmp_path):
     sensor_file = tmp_path / "pump.csv"
     lines = normal_lines(9)
@@ -214,7 +224,9 @@ def test_a_crash_at_any_point_of_a_poll_loses_nothing_and_repeats_nothing(
     with pytest.raises(Crash):
         follower.poll()
     monkeypatch.undo()
+    # The crashed process is gone: the kernel closes its file and releases its lock.
     follower.handle.close()
+    follower.lock.close()
     append(sensor_file, "".join(lines[20:]))
     resumed = make_follower(paths, sensor_file, policy=policy)
     drain(resumed)

@@ -17,6 +17,7 @@ How "exactly once" holds (README, "Live streams and alarms"):
 """
 
 import csv
+import fcntl
 import hashlib
 import json
 import logging
@@ -38,6 +39,7 @@ from webapp.scoring import predict_and_audit
 log = logging.getLogger("vigie.stream")
 
 CHECKPOINT_FILE = "checkpoint.json"
+LOCK_FILE = "lock"
 ERROR_LOG = "errors.csv"
 ERROR_COLUMNS = ("logged_at", "segment", "file", "line", "field", "code", "message")
 DEFAULT_MAX_LINES = 1000
@@ -188,12 +190,14 @@ class StreamFollower:
         self.logged_error_lines = set()
         self.next_segment = 1
         self.started = False
+        self.lock = None
 
     # ----- start-up and checkpoint -----------------------------------------------------
 
     def start(self):
         """Load the checkpoint, replay a poll audited just before a crash, open the file."""
         os.makedirs(self.directory, exist_ok=True)
+        self._lock_stream()
         self.alarm_log = AlarmLog(alarm_log_path(self.log_dir), self.sid)
         saved = read_checkpoint(self.checkpoint_path)
         if saved is not None:
@@ -202,6 +206,21 @@ class StreamFollower:
         self._open_current_file(fresh=saved is None)
         self.started = True
         self.save_checkpoint()
+
+    def _lock_stream(self):
+        """Refuse a second follower of the same stream: both would score every line."""
+        self.lock = open(os.path.join(self.directory, LOCK_FILE), "a+", encoding="utf-8")
+        try:
+            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.lock.seek(0)
+            holder = self.lock.read().strip() or "another process"
+            self.lock.close()
+            raise StreamError(f"this stream is already being followed ({holder}); stop it "
+                              "first") from None
+        self.lock.truncate(0)
+        self.lock.write(f"process {os.getpid()}")
+        self.lock.flush()
 
     def _restore(self, saved):
         if saved.get("asset") != self.asset or saved.get("path") != self.path:
@@ -552,13 +571,16 @@ class StreamFollower:
         if self.started:
             self.save_checkpoint()
         self._close_handle()
+        if self.lock is not None:
+            self.lock.close()  # releases the flock; a killed process releases it too
+            self.lock = None
 
     def summary(self):
         """One line: what this run did and where the stream stands."""
         t = self.totals
-        where = (f"line {self.segment.line} of {self.segment.path}" if self.segment
-                 else f"waiting for {self.path}")
+        where = (f"checkpoint at line {self.segment.line} of {self.segment.path}"
+                 if self.segment else f"no file read yet at {self.path}")
         replayed = f", {t.replayed} replayed from the audit" if t.replayed else ""
         return (f"stream {self.sid}: {t.lines} lines read, {t.scored} scored, {t.rejected} "
                 f"rejected{replayed}, {t.alarms_opened} alarms opened, {t.alarms_closed} "
-                f"closed; checkpoint at {where}")
+                f"closed; {where}")

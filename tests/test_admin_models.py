@@ -185,6 +185,9 @@ def test_analyst_trains_a_candidate_for_a_new_asset(login, app):
     assert manifest["training_data"]["rows_used"] == 300
     page = client.get(location).get_data(as_text=True)
     assert 'id="job-result"' in page and status["version"] in page
+    assert registry.active_version("pump-7") == "v1"  # a new asset's first version answers
+    assert [(e["action"], e["to_version"], e["principal"]) for e in events(app)] == [
+        ("train", "v1", "analyst"), ("activate", "v1", "analyst")]
 
 
 def test_candidate_with_labels_is_compared_with_the_active_version(login, store, app):

@@ -4,6 +4,7 @@ A job's state lives in LOG_DIR/jobs/<id>.json, replaced atomically at each step,
 gunicorn worker can answer the progress poll, whichever worker runs the training.
 """
 
+import collections
 import csv
 import glob
 import json
@@ -20,7 +21,7 @@ import pandas as pd
 from features.schema import LABEL_COLUMN, is_valid_asset_name
 from webapp.audit import utc_now_iso
 from webapp.evaluation import confusion_metrics
-from webapp.lifecycle import TRAIN
+from webapp.lifecycle import ACTIVATE, TRAIN
 from webapp.training import TrainingError, load_training_frame, train_version
 
 log = logging.getLogger("vigie.candidates")
@@ -161,6 +162,10 @@ def run_job(job, registry, lifecycle, log_dir):
                                    created_by=job["created_by"])
         lifecycle.record(job["asset"], job["created_by"], TRAIN, None, version,
                          f"trained in the browser from {job['normal_file']}")
+        job["active"] = registry.active_version(job["asset"]) == version
+        if job["active"]:  # the first version of a new asset is made active by the registry
+            lifecycle.record(job["asset"], job["created_by"], ACTIVATE, None, version,
+                             "first version of a new asset")
         comparison = None
         if labelled_path:
             step("comparing", version=version)
@@ -221,7 +226,7 @@ def audited_readings(audit_dir, asset, hours, now=None, limit=MAX_AUDITED_READIN
     now = now or datetime.now(timezone.utc)
     since = now - timedelta(hours=hours)
     cutoff = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    rows = []
+    rows = collections.deque(maxlen=limit)  # a month of audit never has to fit in memory
     day = since.date()
     while day <= now.date():
         path = os.path.join(audit_dir, f"predictions-{day.isoformat()}.csv")
@@ -231,7 +236,7 @@ def audited_readings(audit_dir, asset, hours, now=None, limit=MAX_AUDITED_READIN
         with open(path, encoding="utf-8", newline="") as handle:
             rows.extend(row for row in csv.DictReader(handle)
                         if row.get("asset") == asset and row.get("timestamp_utc", "") >= cutoff)
-    return rows[-limit:]
+    return list(rows)
 
 
 def compare_on_audit(registry, asset, candidate, audit_dir, hours, active=None, now=None):

@@ -90,6 +90,7 @@ def test_admin_activates_and_rolls_back_in_one_click(login, store, app):
             for r in rows] == [("admin", "activate", "v1", "v2", "after overhaul"),
                                ("admin", "rollback", "v2", "v1", "false alarms")]
     history = client.get("/admin/models/").get_data(as_text=True)
+    assert "pump-1 est revenu à v1." in history  # the flash, in French by default
     assert history.index("false alarms") < history.index("after overhaul")  # newest first
 
 

@@ -29,7 +29,6 @@ from webapp.lifecycle import MAX_REASON_LENGTH, ReasonRequired, SwitchRefused
 from webapp.registry import (
     InvalidName,
     ModelIntegrityError,
-    RegistryError,
     UnknownAsset,
     UnknownVersion,
 )
@@ -90,55 +89,53 @@ def render_index(status=200):
 @bp.route("/<asset>/activate", methods=["POST"])
 @role_required("admin")
 def activate(asset):
-    return switch(lambda form: lifecycle().activate(
-        asset, form.version.data, current_user.principal, form.reason.data),
-        _("%(asset)s now uses %(version)s.", asset=asset, version=request.form.get("version")))
+    def act(form):
+        lifecycle().activate(asset, form.version.data, current_user.principal, form.reason.data)
+        return _("%(asset)s now uses %(version)s.", asset=asset, version=form.version.data)
+    return switch(act)
 
 
 @bp.route("/<asset>/rollback", methods=["POST"])
 @role_required("admin")
 def rollback(asset):
-    previous = safe_previous(asset)
-    return switch(lambda form: lifecycle().rollback(asset, current_user.principal,
-                                                    form.reason.data),
-                  _("%(asset)s rolled back to %(version)s.", asset=asset, version=previous))
+    def act(form):
+        previous = lifecycle().rollback(asset, current_user.principal, form.reason.data)[1]
+        return _("%(asset)s rolled back to %(version)s.", asset=asset, version=previous)
+    return switch(act)
 
 
 @bp.route("/<asset>/shadow", methods=["POST"])
 @role_required("admin")
 def shadow(asset):
-    return switch(lambda form: lifecycle().set_shadow(
-        asset, form.version.data, current_user.principal, form.reason.data),
-        _("%(version)s now scores every %(asset)s request in shadow.", asset=asset,
-          version=request.form.get("version")))
+    def act(form):
+        lifecycle().set_shadow(asset, form.version.data, current_user.principal,
+                               form.reason.data)
+        return _("%(version)s now scores every %(asset)s request in shadow.", asset=asset,
+                 version=form.version.data)
+    return switch(act)
 
 
 @bp.route("/<asset>/shadow/stop", methods=["POST"])
 @role_required("admin")
 def stop_shadow(asset):
-    return switch(lambda form: lifecycle().clear_shadow(asset, current_user.principal,
-                                                        form.reason.data),
-                  _("%(asset)s has no shadow version any more.", asset=asset))
+    def act(form):
+        lifecycle().clear_shadow(asset, current_user.principal, form.reason.data)
+        return _("%(asset)s has no shadow version any more.", asset=asset)
+    return switch(act)
 
 
-def safe_previous(asset):
-    try:
-        return lifecycle().previous_version(asset)
-    except RegistryError:
-        return None
+def switch(action):
+    """Validate the reason, run one switch, and answer with the versions page.
 
-
-def switch(action, success_message):
-    """Validate the reason, run one lifecycle action, and answer with the versions page.
-
-    A refused switch re-renders the page with the reason and a status saying why.
+    `action(form)` switches and returns the success message; a refused switch re-renders the
+    page with the reason and a status saying why (400, 404 or 409).
     """
     form = ReasonForm()
     if not form.validate():
         flash(first_error(form), "error")
         return render_index(400)
     try:
-        action(form)
+        success_message = action(form)
     except (InvalidName, UnknownAsset, UnknownVersion) as exc:
         flash(str(exc), "error")
         return render_index(404)

@@ -216,6 +216,8 @@ def test_bad_training_file_gets_line_and_column_and_leaves_no_version(login, sto
     assert status["errors"][0]["line"] == 4
     page = client.get(location).get_data(as_text=True)
     assert "Accelerometer1RMS" in page and 'id="job-errors"' in page
+    assert "Saisissez un nombre" in page  # the upload pages' message, in the user's language
+    assert "1 valeurs invalides" in page
     assert ModelRegistry(app.config["MODEL_STORE"]).versions("pump-1") == ["v1", "v2"]
 
 
@@ -228,6 +230,15 @@ def test_train_form_checks_the_asset_name(login, app, asset, message):
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
     assert not os.path.exists(os.path.join(app.config["MODEL_STORE"], "..", "evil"))
+
+
+def test_missing_columns_are_named_on_the_job_page(login, app):
+    client = login("analyst")
+    response = start_training(client, "pump-1", b"Current;Voltage\n1;230\n")
+    status = wait_for_job(client, response.headers["Location"])
+    assert status["state"] == "failed"
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Colonnes de capteurs manquantes" in page and "Accelerometer1RMS" in page
 
 
 def test_train_form_requires_the_normal_file(login):

@@ -22,9 +22,11 @@ from wtforms import HiddenField, IntegerField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from features.schema import ASSET_NAME_PATTERN, SENSOR_COLUMNS
+from features.validation import FieldError
 from webapp import candidates
 from webapp.auth import role_required
 from webapp.extensions import lifecycle, registry
+from webapp.predict import translated_error
 from webapp.lifecycle import MAX_REASON_LENGTH, ReasonRequired, SwitchRefused
 from webapp.registry import (
     InvalidName,
@@ -183,7 +185,11 @@ def train():
 @bp.route("/jobs/<job_id>")
 @role_required("analyst")
 def job_page(job_id):
-    return render_template("models/job.html", job=find_job(job_id))
+    job = find_job(job_id)
+    errors = [{**e, "message": translated_error(FieldError(
+        e["line"], e["field"], e["code"], e["message"], e.get("params", {})))}
+        for e in job.get("errors", [])]
+    return render_template("models/job.html", job=job, errors=errors)
 
 
 @bp.route("/jobs/<job_id>.json")

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.schema import LABEL_COLUMN, is_valid_asset_name
+from features.validation import SchemaError
 from webapp.audit import utc_now_iso
 from webapp.evaluation import confusion_metrics
 from webapp.lifecycle import ACTIVATE, TRAIN
@@ -173,8 +174,10 @@ def run_job(job, registry, lifecycle, log_dir):
         job.update(state=DONE, step="finished", progress=100, version=version,
                    comparison=comparison)
     except TrainingError as exc:
-        job.update(state=FAILED, message=str(exc),
+        job.update(state=FAILED, message=str(exc), error_count=len(exc.errors),
                    errors=[error_record(e) for e in exc.errors[:MAX_ERRORS_KEPT]])
+    except SchemaError as exc:
+        job.update(state=FAILED, message=str(exc), missing_columns=exc.missing)
     except ValueError as exc:  # unreadable CSV, missing columns, invalid asset name
         job.update(state=FAILED, message=str(exc))
     except Exception:  # the job file must always end in a final state

@@ -53,6 +53,7 @@ def test_page_renders_with_an_empty_history(client, login, user):
     assert "chart.umd.min.js" in page and "cdn" not in page.lower()
     assert 'id="chart-volume"' in page and 'id="chart-anomaly-rate"' in page
     assert embedded_report(page)["operations"]["predictions"] == 0
+    assert "Aucun relevé évalué sur cette période" in page  # French by default
 
 
 def test_page_shows_drifted_sensors_and_the_summary(app, client, login, pool):

@@ -1,0 +1,103 @@
+"""Monitoring and history on 1,000,000 audit rows over 30 days, through the Flask test client."""
+
+import os
+import shutil
+import time
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+from tests.monitoring_fixtures import normal_pool, synthetic_rows, write_audit_day, write_history
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+NORMAL_CSV = os.path.join(ROOT, "tests", "data", "normal_400.csv")
+DAYS = 30
+ROWS = 1_000_000
+PASSWORD = "bench-pass-123"
+
+
+def build_app(workdir):
+    """An app on the bench's own store, logs and instance, with an analyst user and key."""
+    from webapp import apikeys, create_app, users
+    app = create_app({"MODEL_STORE": os.path.join(workdir, "store"),
+                      "LOG_DIR": os.path.join(workdir, "logs"),
+                      "INSTANCE_DIR": os.path.join(workdir, "instance"), "TESTING": True,
+                      "WTF_CSRF_ENABLED": False, "ADMIN_PASSWORD": PASSWORD})
+    if users.authenticate(app.config["DATABASE"], "analyst", PASSWORD) is None:
+        users.create_user(app.config["DATABASE"], "analyst", PASSWORD, "analyst")
+    key = apikeys.create_key(app.config["DATABASE"], f"bench-{time.time_ns()}", "analyst",
+                             "bench")[1]
+    client = app.test_client()
+    client.post("/login", data={"username": "analyst", "password": PASSWORD})
+    return app, client, key
+
+
+def timed(call):
+    """(seconds, result) of one call."""
+    started = time.perf_counter()
+    result = call()
+    return time.perf_counter() - started, result
+
+
+def get_ok(client, path, **kwargs):
+    response = client.get(path, **kwargs)
+    assert response.status_code == 200, (path, response.status_code)
+    return response
+
+
+def run(workdir):
+    from webapp.registry import ModelRegistry
+    from webapp.training import train_version
+
+    registry = ModelRegistry(os.path.join(workdir, "store"))
+    train_version(registry, "pump-1", NORMAL_CSV, created_by="bench")
+    threshold = registry.manifest("pump-1", "v1")["threshold"]
+    pool = normal_pool(NORMAL_CSV)
+    today = datetime.now(timezone.utc).date()
+    audit_dir = os.path.join(workdir, "logs", "audit")
+    generate, _ = timed(lambda: write_history(audit_dir, pool, threshold, days=DAYS,
+                                              rows_per_day=ROWS // DAYS, end_day=today,
+                                              shift={"Current": 1.0}))
+    size = sum(os.path.getsize(os.path.join(audit_dir, n)) for n in os.listdir(audit_dir))
+    rows = []
+
+    def add(case, figure, value, unit, note=""):
+        rows.append({"case": case, "figure": figure, "value": value, "unit": unit, "note": note})
+
+    add("monitoring: synthetic audit history", "rows", (ROWS // DAYS) * DAYS, "rows",
+        f"{DAYS} day files, {size / 1e6:.0f} MB, generated in {generate:.0f} s")
+    app, client, key = build_app(workdir)
+    page = "/monitoring?window=30d"
+    cold, _ = timed(lambda: get_ok(client, page))
+    add("monitoring page 30 days, cold (no cache)", "time", round(cold, 2), "s")
+    warm = min(timed(lambda: get_ok(client, page))[0] for _ in range(3))
+    add("monitoring page 30 days, warm (same worker)", "time", round(warm, 3), "s")
+    api = min(timed(lambda: get_ok(client, "/api/v1/monitoring?window=30d",
+                                   headers={"X-API-Key": key}))[0] for _ in range(3))
+    add("GET /api/v1/monitoring 30 days, warm", "time", round(api, 3), "s")
+    _, other, other_key = build_app(workdir)  # another worker: disk cache, empty memory
+    fresh, _ = timed(lambda: get_ok(other, page))
+    add("monitoring page 30 days, another worker (disk cache)", "time", round(fresh, 3), "s")
+    fresh_api, _ = timed(lambda: get_ok(other, "/api/v1/monitoring?window=7d",
+                                        headers={"X-API-Key": other_key}))
+    add("GET /api/v1/monitoring 7 days, another worker", "time", round(fresh_api, 3), "s")
+    day = today.isoformat()
+    write_audit_day(audit_dir, day, synthetic_rows(day, 1000, pool, threshold,
+                                                   np.random.default_rng(9)))
+    grown, _ = timed(lambda: get_ok(client, page))
+    add("monitoring page after 1,000 new rows today", "time", round(grown, 3), "s",
+        "only the appended bytes are read")
+    first, _ = timed(lambda: get_ok(client, "/history"))
+    add("history first page, no filter", "time", round(first, 3), "s")
+    request_id = f"{(today - timedelta(days=20)).strftime('%Y%m%d')}00000042"
+    found, response = timed(lambda: get_ok(client, f"/history/{request_id}"))
+    add("history: which version answered request <id> (20 days back)", "time",
+        round(found, 3), "s")
+    rare, _ = timed(lambda: get_ok(client, "/history?principal=nobody"))
+    add("history: filter matching nothing (scans all 30 days)", "time", round(rare, 2), "s")
+    export, response = timed(lambda: len(get_ok(client, "/history/export.csv?principal="
+                                                "apikey:line-3&verdict=anomaly").data))
+    add("history export: anomalies of one API key, 30 days", "time", round(export, 2), "s",
+        f"{response / 1e6:.1f} MB")
+    shutil.rmtree(os.path.join(workdir, "logs", "cache"), ignore_errors=True)
+    return rows

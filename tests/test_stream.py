@@ -163,6 +163,37 @@ def test_rotation_finishes_the_old_file_then_follows_the_new_one(paths, tmp_path
     assert follower.segment.number == 2
 
 
+def test_a_rotation_while_stopped_is_found_and_the_old_file_finished_first(paths, tmp_path):
+    sensor_file = tmp_path / "pump.csv"
+    lines = normal_lines(9)
+    append(sensor_file, HEADER + "".join(lines[:3]))
+    first = make_follower(paths, sensor_file)
+    drain(first)
+    first.stop()
+    append(sensor_file, "".join(lines[3:5]))
+    os.rename(sensor_file, tmp_path / "pump-2026-01-01.csv")
+    append(sensor_file, HEADER + "".join(lines[5:]))
+    drain(make_follower(paths, sensor_file))
+    assert timestamps(audit_rows(paths)) == [line.split(";")[0] for line in lines]
+
+
+def test_a_rotated_file_removed_while_stopped_is_reported_not_ignored(paths, tmp_path):
+    sensor_file = tmp_path / "pump.csv"
+    lines = normal_lines(5)
+    append(sensor_file, HEADER + "".join(lines[:3]))
+    first = make_follower(paths, sensor_file)
+    drain(first)
+    first.stop()
+    # The new file exists before the old one goes, so it cannot reuse the old inode.
+    append(tmp_path / "new.csv", HEADER + "".join(lines[3:]))
+    os.remove(sensor_file)
+    os.rename(tmp_path / "new.csv", sensor_file)
+    drain(make_follower(paths, sensor_file))
+    assert timestamps(audit_rows(paths)) == [line.split(";")[0] for line in lines]
+    assert [(row["line"], row["code"]) for row in error_rows(paths, sensor_file)] == \
+        [("5", "file_gone")]
+
+
 def test_truncation_restarts_at_the_header_of_the_new_content(paths, tmp_path):
     sensor_file = tmp_path / "pump.csv"
     lines = normal_lines(8)

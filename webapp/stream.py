@@ -305,8 +305,11 @@ class StreamFollower:
     def _find_segment_file(self):
         """The path of the checkpoint's inode: the followed path or a rotated name beside it."""
         directory = os.path.dirname(self.path)
-        candidates = [self.path] + sorted(os.path.join(directory, name)
-                                          for name in os.listdir(directory))
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            names = []
+        candidates = [self.path] + [os.path.join(directory, name) for name in names]
         for candidate in candidates:
             try:
                 status = os.stat(candidate)

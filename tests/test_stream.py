@@ -39,7 +39,7 @@ def reading(index, values=NORMAL):
 def normal_lines(count, start=0):
     """`count` plausible readings with a little noise (deterministic)."""
     noise = np.random.default_rng(start).normal(0, 0.002, size=(count, len(NORMAL)))
-    return [reading(start + i, [v * (1 + e) for v, e in zip(NORMAL, row)])
+    return [reading(start + i, [v * (1 + e) for v, e in zip(NORMAL, row, strict=True)])
             for i, row in enumerate(noise)]
 
 
@@ -157,7 +157,8 @@ def test_rotation_finishes_the_old_file_then_follows_the_new_one(paths, tmp_path
     # The logger writes two more lines (the last without its newline), then rotates.
     append(sensor_file, lines[3] + lines[4].rstrip("\n"))
     os.rename(sensor_file, tmp_path / "pump.csv.1")
-    append(sensor_file, HEADER.replace(";", ",") + "".join(l.replace(";", ",") for l in lines[5:]))
+    comma_lines = "".join(line.replace(";", ",") for line in lines[5:])
+    append(sensor_file, HEADER.replace(";", ",") + comma_lines)
     drain(follower)
     assert timestamps(audit_rows(paths)) == [line.split(";")[0] for line in lines]
     assert follower.segment.number == 2
@@ -266,7 +267,8 @@ def test_a_crash_at_any_point_of_a_poll_loses_nothing_and_repeats_nothing(
     expected = [line.split(";")[0] for line in lines[:15] + abnormal + lines[15:]]
     assert timestamps(audit_rows(paths)) == expected
     assert [row["line"] for row in error_rows(paths, sensor_file)] == ["17"]
-    events = [(row["event"], row["alarm_id"]) for row in read_events(alarm_log_path(paths["LOG_DIR"]))]
+    events = [(row["event"], row["alarm_id"])
+              for row in read_events(alarm_log_path(paths["LOG_DIR"]))]
     assert [kind for kind, _ in events] == ["open", "close"]
     assert events[0][1] == events[1][1] == f"{resumed.sid}-18"
 
@@ -300,10 +302,13 @@ def test_stream_scores_and_alarms_equal_those_of_the_whole_file_at_once(paths, t
     # The same verdicts through the alarm logic give the same alarms as the stream raised.
     tracker = AlarmTracker(AlarmPolicy(), "pump-1", follower.sid)
     expected = []
-    for number, (score, anomaly) in enumerate(zip(reference.scores, reference.anomaly), 1):
-        verdict = Verdict(score, anomaly, [], loaded.version, reading_id=f"{follower.sid}-{number}")
+    verdicts = zip(reference.scores, reference.anomaly, strict=True)
+    for number, (score, anomaly) in enumerate(verdicts, 1):
+        verdict = Verdict(score, anomaly, [], loaded.version,
+                          reading_id=f"{follower.sid}-{number}")
         expected += [(event["event"], event["alarm_id"]) for event in tracker.update(verdict)]
-    raised = [(row["event"], row["alarm_id"]) for row in read_events(alarm_log_path(paths["LOG_DIR"]))]
+    raised = [(row["event"], row["alarm_id"])
+              for row in read_events(alarm_log_path(paths["LOG_DIR"]))]
     assert raised == expected and ("close", raised[0][1]) in raised
 
 

@@ -1,4 +1,4 @@
-"""Alarms: K anomalous readings among the last N open one, M normal in a row close it; logs/alarms.csv.
+"""Alarms: K anomalous of the last N readings open one, M normal in a row close it; alarms.csv.
 
 The log is append-only, so an alarm is two event rows sharing one alarm_id: an "open" row
 written when it opens and a "close" row written when it closes.  `read_alarms` joins them;
@@ -92,7 +92,8 @@ class AlarmTracker:
     def _extend_or_close(self, verdict):
         alarm = self.current
         if verdict.score > alarm["peak_score"]:
-            alarm["peak_score"], alarm["top_sensors"] = float(verdict.score), list(verdict.top_sensors)
+            alarm["peak_score"] = float(verdict.score)
+            alarm["top_sensors"] = list(verdict.top_sensors)
         if verdict.model_version not in alarm["versions"]:
             alarm["versions"].append(verdict.model_version)
         alarm["normal_run"] = 0 if verdict.anomaly else alarm["normal_run"] + 1
@@ -109,7 +110,8 @@ class AlarmTracker:
         return {
             "event": kind, "alarm_id": alarm["alarm_id"], "asset": self.asset,
             "opened_at": alarm["opened_at"], "closed_at": closed_at,
-            "peak_score": round(alarm["peak_score"], 6), "top_sensors": ";".join(alarm["top_sensors"]),
+            "peak_score": round(alarm["peak_score"], 6),
+            "top_sensors": ";".join(alarm["top_sensors"]),
             "model_version": ";".join(alarm["versions"]), "source": self.source, "file": self.file,
             "reading_opened_at": alarm["reading_opened_at"], "reading_closed_at": reading_closed_at,
             "logged_at": utc_now_iso(),
@@ -225,7 +227,8 @@ def list_alarms(log_dir, asset=None, limit=200):
 
 def alarm_assets(log_dir):
     """Assets that have at least one alarm, sorted."""
-    return sorted({row["asset"] for row in read_events(alarm_log_path(log_dir)) if row.get("asset")})
+    rows = read_events(alarm_log_path(log_dir))
+    return sorted({row["asset"] for row in rows if row.get("asset")})
 
 
 def format_duration(seconds):

@@ -1,4 +1,4 @@
-"""Stream follower: scores each new line of a growing sensor CSV exactly once, across rotations and restarts.
+"""Stream follower: scores each new line of a growing sensor CSV exactly once, across restarts.
 
 How "exactly once" holds (README, "Live streams and alarms"):
 
@@ -24,7 +24,6 @@ import logging
 import os
 import re
 import time
-from collections import deque
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -120,7 +119,7 @@ def read_stream_audit(audit_dir, sid, since_day):
             for raw in handle:
                 if sid not in raw:
                     continue
-                row = dict(zip(header, next(csv.reader([raw]))))
+                row = dict(zip(header, next(csv.reader([raw])), strict=False))
                 if row.get("channel") == "stream" and row.get("batch_id") == sid:
                     rows.append(row)
     return rows
@@ -239,10 +238,11 @@ class StreamFollower:
         """Lines of `segment` beyond the checkpoint that already have error rows."""
         try:
             with open(self.error_log_path, encoding="utf-8", newline="") as handle:
-                return {int(row["line"]) for row in csv.DictReader(handle)
-                        if row["segment"] == str(segment.number) and int(row["line"]) > segment.line}
+                rows = [row for row in csv.DictReader(handle)
+                        if row["segment"] == str(segment.number)]
         except FileNotFoundError:
             return set()
+        return {int(row["line"]) for row in rows if int(row["line"]) > segment.line}
 
     def save_checkpoint(self):
         """Write where the stream is, its model context and its alarm state, atomically."""
@@ -265,7 +265,8 @@ class StreamFollower:
         pending = []
         for row in read_stream_audit(os.fspath(self.sink.directory), self.sid, since_day):
             parsed = parse_request_id(self.sid, row["request_id"])
-            if parsed and parsed[0] == self.segment.number and parsed[1] > self.segment.audited_through:
+            if parsed and parsed[0] == self.segment.number \
+                    and parsed[1] > self.segment.audited_through:
                 pending.append((parsed[1], parsed[2], row))
         pending.sort(key=lambda item: item[0])
         for _, last, row in pending:
@@ -418,7 +419,8 @@ class StreamFollower:
             tail = self._read_lines(final=True)
             if tail:
                 self._handle_lines(tail)
-            self._say(f"{self.path} was rotated after line {self.segment.line}: following the new file")
+            self._say(f"{self.path} was rotated after line {self.segment.line}: "
+                      "following the new file")
             self._close_handle()
             self.segment = None
             if self._open_path():
@@ -479,7 +481,7 @@ class StreamFollower:
         self.segment.separator, self.segment.columns = separator, columns
 
     def _parse(self, lines):
-        """(line number, cells) of each line with as many cells as the header; errors for the rest."""
+        """(line number, cells) of lines as wide as the header, and errors for the others."""
         records, errors = [], []
         width = len(self.segment.columns)
         for number, raw, _ in lines:

@@ -1,4 +1,4 @@
-"""`flask --app webapp stream FILE --asset NAME`: follow a growing sensor CSV, score it, raise alarms."""
+"""`flask --app webapp stream FILE --asset NAME`: follow a growing sensor CSV, raise alarms."""
 
 import getpass
 import os

@@ -1,6 +1,7 @@
 """The monitoring page and GET /api/v1/monitoring: roles, figures, empty and large histories."""
 
 import json
+import os
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -117,3 +118,13 @@ def test_menu_shows_monitoring_to_analysts_only(client, login):
     login("operator")
     page = client.get("/history").get_data(as_text=True)
     assert 'href="/history"' in page and 'href="/monitoring"' not in page
+
+
+def test_refresh_command_builds_the_cache(app, runner, pool):
+    fill_history(app, pool, days=2, rows=100)
+    result = runner.invoke(args=["monitoring", "refresh", "--window", "7d"])
+    assert result.exit_code == 0, result.output
+    assert "200 readings summarised" in result.output and "status ok" in result.output
+    assert len(os.listdir(os.path.join(app.config["LOG_DIR"], "cache"))) == 2
+    bad = runner.invoke(args=["monitoring", "refresh", "--window", "year"])
+    assert bad.exit_code != 0 and "unknown window" in bad.output

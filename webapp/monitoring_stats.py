@@ -7,6 +7,7 @@ under LOG_DIR/cache/ with the byte offset they cover and the file's size and mti
 re-reads nothing for an unchanged file and only the appended bytes for a grown one (today).
 """
 
+import base64
 import io
 import json
 import logging
@@ -22,7 +23,7 @@ from webapp import drift
 from webapp.alarms import alarm_log_path, list_alarms
 from webapp.feedback import read_feedback
 
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 RESERVOIR_PER_HOUR = 100
 LATENCY_EDGES = np.logspace(-2, 5, 71)  # 0.01 ms to 100 s
 RATIO_EDGES = np.logspace(-2, 2, 41)  # score / threshold from 0.01 to 100; 1 is the threshold
@@ -73,11 +74,17 @@ def read_new_bytes(path, offset):
     return columns, data[:end], start + end
 
 
-def parse_lines(columns, data, wanted):
-    """The wanted columns of CSV lines as text (missing columns come back empty)."""
+def parse_lines(columns, data, wanted, numeric=()):
+    """The wanted columns of CSV lines, as text except `numeric` ones when they all parse
+    (missing columns come back empty)."""
     present = [c for c in wanted if c in columns]
-    frame = pd.read_csv(io.BytesIO(data), header=None, names=columns, usecols=present,
-                        dtype=str, keep_default_na=False, na_filter=False)
+    options = {"header": None, "names": columns, "usecols": present,
+               "keep_default_na": False, "na_filter": False}
+    try:
+        frame = pd.read_csv(io.BytesIO(data), dtype={c: (float if c in numeric else str)
+                                                     for c in present}, **options)
+    except ValueError:  # a damaged number somewhere: read text, the caller coerces
+        frame = pd.read_csv(io.BytesIO(data), dtype=str, **options)
     for column in wanted:
         if column not in frame.columns:
             frame[column] = ""
@@ -161,36 +168,56 @@ def reservoir_slots(already_seen, held, new_rows, capacity, rng):
     return picks
 
 
+def encode_matrix(matrix):
+    """A float64 matrix as base64 text: the cache stays JSON and loads without parsing floats."""
+    return base64.b64encode(np.ascontiguousarray(matrix, dtype="<f8").tobytes()).decode("ascii")
+
+
+def decode_matrix(text, columns):
+    """The matrix written by encode_matrix, with `columns` columns."""
+    values = np.frombuffer(base64.b64decode(text), dtype="<f8")
+    return values.reshape(-1, max(len(columns), 1))
+
+
+def reading_values(text, columns):
+    """The values of one audit `inputs` JSON in `columns` order (NaN where absent)."""
+    reading = json.loads(text)
+    return [float(reading[name]) if isinstance(reading.get(name), (int, float)) else np.nan
+            for name in columns]
+
+
 def sample_inputs(frame, previous):
     """Update each (asset, hour) reservoir of input readings with the rows of `frame`.
 
-    A reservoir is {"count": rows seen, "columns": sensor names, "rows": [[values]]}.
+    A reservoir is {"count": rows seen, "columns": sensor names, "rows": base64 matrix}; the
+    columns are those of the first reading sampled in that hour.
     """
     samples = {}
     inputs = frame["inputs"].to_numpy()
     for (asset, hour), rows in frame.groupby(["asset", "hour"], sort=False).indices.items():
         old = previous.get(asset, {}).get("samples", {}).get(f"{hour:02d}")
-        old = old or {"count": 0, "columns": None, "rows": []}
-        columns, kept = old["columns"], list(old["rows"])
-        seed = zlib.crc32(f"{asset}|{hour}|{old['count']}".encode())
-        picks = reservoir_slots(old["count"], len(kept), len(rows), RESERVOIR_PER_HOUR,
+        count = old["count"] if old else 0
+        columns = old["columns"] if old else sorted(json.loads(inputs[rows[0]]))
+        kept = list(decode_matrix(old["rows"], columns)) if old else []
+        seed = zlib.crc32(f"{asset}|{hour}|{count}".encode())
+        picks = reservoir_slots(count, len(kept), len(rows), RESERVOIR_PER_HOUR,
                                 np.random.default_rng(seed))
         for row, slot in picks:
-            reading = json.loads(inputs[rows[row]])
-            columns = columns or sorted(reading)
-            values = [reading.get(name) for name in columns]
+            values = reading_values(inputs[rows[row]], columns)
             if slot < 0:
                 kept.append(values)
             else:
                 kept[slot] = values
         samples.setdefault(asset, {})[f"{hour:02d}"] = {
-            "count": old["count"] + len(rows), "columns": columns, "rows": kept}
+            "count": count + len(rows), "columns": columns,
+            "rows": encode_matrix(np.asarray(kept, dtype=float).reshape(-1, len(columns)))}
     return samples
 
 
 def summarise_audit(columns, data, previous):
     """Counts per asset and hour of new audit lines; samples replace the previous ones."""
-    frame = parse_lines(columns, data, AUDIT_USED_COLUMNS)
+    frame = parse_lines(columns, data, AUDIT_USED_COLUMNS,
+                        numeric=("score", "threshold", "latency_ms"))
     frame["hour"] = pd.to_numeric(frame["timestamp_utc"].str.slice(11, 13), errors="coerce")
     frame = frame.dropna(subset=["hour"]).astype({"hour": int})
     score = pd.to_numeric(frame["score"], errors="coerce").to_numpy()
@@ -447,13 +474,16 @@ def anomaly_section(totals):
                             "above_threshold": int(totals.ratio[RATIO_EDGES[:-1] >= 1].sum())}}
 
 
-def sensor_samples(blocks, sensor):
+def sample_matrices(blocks):
+    """[(columns, matrix)] of the hourly reservoirs of a window, each decoded once."""
+    return [(block["columns"], decode_matrix(block["rows"], block["columns"]))
+            for block in blocks]
+
+
+def sensor_samples(matrices, sensor):
     """One sensor's sampled values across the hourly reservoirs of a window."""
-    parts = []
-    for block in blocks:
-        if sensor in block["columns"]:
-            column = np.asarray(block["rows"], dtype=float)[:, block["columns"].index(sensor)]
-            parts.append(column)
+    parts = [matrix[:, columns.index(sensor)] for columns, matrix in matrices
+             if sensor in columns]
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
@@ -464,10 +494,10 @@ def drift_section(sources, assets, totals):
         version = sources.registry.active_version(asset)
         stats = sources.registry.manifest(asset, version).get("training_stats", {}) if version \
             else {}
-        blocks = totals.samples.get(asset, [])
+        matrices = sample_matrices(totals.samples.get(asset, []))
         sensors = []
         for sensor, sensor_stats in stats.items():
-            sample = sensor_samples(blocks, sensor)
+            sample = sensor_samples(matrices, sensor)
             figures = drift.sensor_drift(sample, sensor_stats)
             figures["outside_training_share"] = drift.outside_training_share(sample, sensor_stats)
             sensors.append({"sensor": sensor, **figures})
@@ -475,7 +505,7 @@ def drift_section(sources, assets, totals):
         sections.append({"asset": asset, "version": version, "sensors": sensors,
                          "drifted": drifted, "total": len(sensors),
                          "warnings": sum(1 for s in sensors if s["status"] == "warning"),
-                         "sample_size": sum(len(b["rows"]) for b in blocks)})
+                         "sample_size": sum(len(matrix) for _, matrix in matrices)})
     return sections
 
 

@@ -92,11 +92,29 @@ def read_bytes(path):
         return handle.read()
 
 
-def day_lines(content):
-    """(column names, data lines) of one audit day file's content."""
+def day_lines(content, needles=()):
+    """(column names, data lines) of one audit day file's content; with `needles`, only the
+    lines that contain all of them, found by a bytes search rather than line by line."""
     header, _, body = content.partition(b"\n")
     columns = next(csv.reader([header.decode("utf-8-sig").strip()]))
-    return columns, [line for line in body.split(b"\n") if line]
+    if not needles:
+        return columns, [line for line in body.split(b"\n") if line]
+    return columns, lines_containing(body, needles)
+
+
+def lines_containing(body, needles):
+    """The lines of `body` holding every needle, located from the longest needle's hits."""
+    longest = max(needles, key=len)
+    found, position = [], 0
+    while (hit := body.find(longest, position)) >= 0:
+        start = body.rfind(b"\n", 0, hit) + 1
+        end = body.find(b"\n", hit)
+        end = len(body) if end < 0 else end
+        line = body[start:end]
+        if all(needle in line for needle in needles):
+            found.append(line)
+        position = end + 1
+    return found
 
 
 def parse_line(columns, line):
@@ -105,16 +123,16 @@ def parse_line(columns, line):
 
 
 def iter_rows(audit_dir, wanted, newest_first=True):
-    """Matching audit rows, one day file in memory at a time."""
+    """Matching audit rows, one day file in memory at a time, parsed lazily."""
     files = day_files(audit_dir, AUDIT_FILE)
     needles = wanted.needles()
     for day in sorted(wanted.days(files), reverse=newest_first):
-        columns, lines = day_lines(read_bytes(files[day]))
-        for line in (reversed(lines) if newest_first else lines):
-            if all(needle in line for needle in needles):
-                row = parse_line(columns, line)
-                if wanted.matches(row):
-                    yield row
+        columns, lines = day_lines(read_bytes(files[day]), needles)
+        ordered = reversed(lines) if newest_first else lines
+        for cells in csv.reader(line.decode("utf-8") for line in ordered):
+            row = dict(zip(columns, cells, strict=False))
+            if wanted.matches(row):
+                yield row
 
 
 def search(audit_dir, wanted, page=1, page_size=PAGE_SIZE):
@@ -167,8 +185,8 @@ def request_rows(audit_dir, request_id, day=None):
         content = read_bytes(files[current])
         if needle not in content:
             continue
-        columns, lines = day_lines(content)
-        rows = [parse_line(columns, line) for line in lines if needle in line]
+        columns, lines = day_lines(content, [needle])
+        rows = [parse_line(columns, line) for line in lines]
         rows = [row for row in rows if row.get("request_id") == needle.decode("utf-8")]
         if rows:
             return [decode_record(row, n) for n, row in enumerate(rows, start=1)]

@@ -306,6 +306,12 @@ def test_models_active_accepts_any_role_and_refuses_no_key(client, app):
     assert_error(client.get("/api/v1/models/active"), 401, "missing API key")
 
 
+def test_models_active_refuses_a_revoked_key(client, app, key):
+    apikeys.revoke_key(app.config["DATABASE"], "gateway-1")
+    assert_error(client.get("/api/v1/models/active", headers={"X-API-Key": key}), 403,
+                 "revoked")
+
+
 def test_models_active_says_why_an_asset_cannot_be_scored(client, app, key):
     os.remove(os.path.join(app.config["MODEL_STORE"], "pump-1", "ACTIVE"))
     (entry,) = client.get("/api/v1/models/active", headers={"X-API-Key": key}).get_json()[

@@ -347,6 +347,55 @@ def test_openapi_references_resolve(client):
     assert references and references <= set(document["components"]["schemas"])
 
 
+JSON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool,
+              "number": (int, float), "integer": int}
+
+
+def schema_problems(value, schema, components, where="body"):
+    """Where `value` breaks the OpenAPI `schema` (the subset this document uses)."""
+    if "$ref" in schema:
+        schema = components[schema["$ref"].rsplit("/", 1)[1]]
+    if value is None:
+        return [] if schema.get("nullable") else [f"{where} is null"]
+    expected = JSON_TYPES.get(schema.get("type"))
+    if expected and (not isinstance(value, expected)
+                     or (isinstance(value, bool) and schema["type"] != "boolean")):
+        return [f"{where} is not {schema['type']}"]
+    problems = []
+    if isinstance(value, dict):
+        problems += [f"{where}.{name} missing" for name in schema.get("required", [])
+                     if name not in value]
+        for name, item in value.items():
+            sub = schema.get("properties", {}).get(name, schema.get("additionalProperties"))
+            if sub is False:
+                problems.append(f"{where}.{name} is not documented")
+            elif isinstance(sub, dict):
+                problems += schema_problems(item, sub, components, f"{where}.{name}")
+    if isinstance(value, list) and "items" in schema:
+        for index, item in enumerate(value):
+            problems += schema_problems(item, schema["items"], components, f"{where}[{index}]")
+    return problems
+
+
+@pytest.mark.parametrize("make_request, status", [
+    (lambda c, k: post(c, {"readings": normal_readings(3)}, k), "200"),
+    (lambda c, k: post(c, b"[", k), "400"),
+    (lambda c, k: post(c, {"readings": normal_readings(1)}, None), "401"),
+    (lambda c, k: post(c, {"asset": "nope", "readings": normal_readings(1)}, k), "404"),
+    (lambda c, k: post(c, {"readings": [{"Current": "x"}]}, k), "422"),
+    (lambda c, k: c.get("/api/v1/models/active", headers={"X-API-Key": k}), "200"),
+])
+def test_answers_match_their_documented_schema(client, key, make_request, status):
+    document = client.get("/api/v1/openapi.json").get_json()
+    response = make_request(client, key)
+    assert str(response.status_code) == status
+    path = "/models/active" if response.request.path.endswith("active") else "/predict"
+    operation = document["paths"][path]["get" if path == "/models/active" else "post"]
+    schema = operation["responses"][status]["content"]["application/json"]["schema"]
+    assert schema_problems(response.get_json(), schema,
+                           document["components"]["schemas"]) == []
+
+
 # Each status documented for predict, and a test above that produces it with its JSON body.
 PREDICT_STATUS_TESTS = {
     "200": test_predict_scores_readings_in_order_and_audits_each,

@@ -25,6 +25,7 @@ the minimum covariance determinant), and the limits are quantiles of those readi
 """
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -63,6 +64,22 @@ def smooth_contributions(contributions, window):
     """
     smoothed = trailing_mean(contributions, window)
     return smoothed, smoothed.sum(axis=1)
+
+
+def trailing_argmax(values, window):
+    """Index of the largest of the last `window` values, for each position (causal).
+
+    The first `window - 1` positions look at the values available so far; ties go to the
+    earliest.  Used for the hold (alarm off-delay): a reading takes the score and the
+    contributions of the highest-scoring reading among the last `window`.
+    """
+    values = np.asarray(values, dtype=float)
+    window = int(window)
+    if window <= 1 or len(values) == 0:
+        return np.arange(len(values))
+    padded = np.concatenate([np.full(window - 1, -np.inf), values])
+    offsets = sliding_window_view(padded, window).argmax(axis=1)
+    return np.arange(len(values)) - (window - 1) + offsets
 
 
 class TrailingMean(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):

@@ -13,6 +13,7 @@ from features.detector import (
     TrailingMean,
     calibrate_threshold,
     calibration_warnings,
+    trailing_argmax,
     trailing_mean,
 )
 from features.schema import SENSOR_COLUMNS
@@ -22,11 +23,14 @@ DETECTOR_NAME = "pca-t2-q"
 # Chosen by leave-files-out cross-validation on SKAB: docs/research/RESULTS.md.
 DEFAULT_SETTINGS = {
     "input_window": 20,
-    "score_window": 5,
+    "score_window": 1,
+    # Alarm off-delay: a reading's score is the highest smoothed score of the last
+    # `hold_window` readings, so a verdict stays abnormal that long after the last crossing.
+    "hold_window": 40,
     "variance": 0.99,
     "trim_fraction": 0.1,
     "threshold_quantile": 1.0,
-    "threshold_factor": 6.0,
+    "threshold_factor": 8.0,
     # A reading scored on its own has no trailing window to average its noise away, so it
     # gets its own threshold, from the unsmoothed scores of the calibration readings
     # (docs/research/threshold_study.py, section 3).
@@ -97,7 +101,13 @@ class AnomalyModel:
     @property
     def context_size(self):
         """How many earlier readings a sequence needs to be scored as if it never stopped."""
-        return self.settings["input_window"] - 1 + self.settings["score_window"] - 1
+        return (self.settings["input_window"] - 1 + self.settings["score_window"] - 1
+                + self.hold_window - 1)
+
+    @property
+    def hold_window(self):
+        """Readings over which the highest score is held (1 for versions without a hold)."""
+        return int(self.settings.get("hold_window", 1))
 
     def threshold_for(self, single):
         """The threshold that judges a single reading (True) or a sequence (False)."""
@@ -125,11 +135,15 @@ class AnomalyModel:
             skip = len(context)
         else:
             skip = 0
-        features = self.pipeline[:-1].transform(frame)
-        parts = self.pipeline[-1].contributions(features)
-        parts = trailing_mean(parts, self.settings["score_window"])[skip:]
+        parts = self.smoothed_contributions(frame)
+        parts = parts[trailing_argmax(parts.sum(axis=1), self.hold_window)][skip:]
         contributions = pd.DataFrame(parts, columns=list(self.columns))
         return Scores(parts.sum(axis=1), contributions, self.threshold)
+
+    def smoothed_contributions(self, frame):
+        """Per-sensor contributions of a sequence after the trailing windows, before the hold."""
+        parts = self.pipeline[-1].contributions(self.pipeline[:-1].transform(frame))
+        return trailing_mean(parts, self.settings["score_window"])
 
     def single_contributions(self, frame):
         """Per-sensor contributions of each reading on its own: every step but the windows."""
@@ -159,10 +173,13 @@ def fit_model(frame, settings=None):
     scores = scores[min(model.context_size, len(scores) - 1):]
     model.threshold = calibrate_threshold(scores, settings["threshold_quantile"],
                                           settings["threshold_factor"])
+    # The warnings look for abnormal stretches: the hold would stretch every spike.
+    smoothed = model.smoothed_contributions(frame).sum(axis=1)
+    smoothed = smoothed[min(model.context_size - model.hold_window + 1, len(smoothed) - 1):]
     single_scores = model.single_contributions(frame).sum(axis=1)
     model.single_threshold = calibrate_threshold(single_scores,
                                                  settings["single_threshold_quantile"],
                                                  settings["single_threshold_factor"])
-    warnings = calibration_warnings(frame[list(model.columns)], scores,
+    warnings = calibration_warnings(frame[list(model.columns)], smoothed,
                                     threshold=model.threshold)
     return model, warnings

@@ -12,6 +12,7 @@ from features.detector import (
     calibrate_threshold,
     calibration_warnings,
     smooth_contributions,
+    trailing_argmax,
     trailing_mean,
 )
 from features.pipeline import fit_model
@@ -184,3 +185,32 @@ def test_a_version_pickled_without_single_threshold_uses_its_threshold():
     model, _ = fit_model(sensor_frame(400))
     del model.__dict__["single_threshold"]
     assert model.score(sensor_frame(1, seed=3)).threshold == model.threshold
+
+
+def test_trailing_argmax_points_to_the_largest_of_the_last_values():
+    values = np.array([1.0, 5.0, 2.0, 3.0, 0.0, 4.0, 1.0])
+    assert trailing_argmax(values, 3).tolist() == [0, 1, 1, 1, 3, 5, 5]
+    assert trailing_argmax(values, 1).tolist() == list(range(7))
+
+
+def test_hold_keeps_a_spike_flagged_for_the_hold_window_then_releases():
+    frame = sensor_frame(600)
+    model, _ = fit_model(frame.iloc[:400])
+    hold = model.hold_window
+    spiked = frame.iloc[400:].reset_index(drop=True)
+    spiked.loc[100, "Pressure"] += 3000 * frame["Pressure"].std()
+    scores = model.score(spiked, context=frame.iloc[:400])
+    flagged = np.flatnonzero(scores.anomaly)
+    last = 100 + model.settings["input_window"] - 1 + hold - 1
+    assert flagged.tolist() == list(range(100, last + 1))
+    # The input window carries the spike for 20 readings, the hold for 40 more.
+    assert np.allclose(scores.contributions.sum(axis=1), scores.scores)
+    assert scores.top_sensors(int(flagged[-1]))[0] == "Pressure"
+
+
+def test_a_version_pickled_without_hold_scores_without_it():
+    model, _ = fit_model(sensor_frame(400))
+    del model.settings["hold_window"]
+    assert model.hold_window == 1
+    assert model.context_size == (model.settings["input_window"] - 1
+                                  + model.settings["score_window"] - 1)

@@ -18,7 +18,10 @@ apply them to held-out files).  What this script adds:
      the scores of the last T calibration readings (T = 100, 150, 200);
    - combining T-squared and Q by their maximum (or geometric mean) instead of their mean;
    - a stricter FAR bound in the selection (8%, 10%) or a looser one (14%);
-   - the single-reading threshold (a reading scored on its own, no windows).
+   - the single-reading threshold (a reading scored on its own, no windows);
+   - a hold (alarm off-delay): the verdict of a reading uses the highest smoothed score of
+     the last H readings, so a reading stays flagged for H - 1 readings after the score
+     last crossed the threshold.  H is put in the grid and chosen by the procedure itself.
 """
 
 import argparse
@@ -29,6 +32,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -111,6 +115,42 @@ def candidate_counts(files, rule="mean", tail=0):
     return np.array(blocks)
 
 
+def trailing_max(values, window):
+    """Causal maximum over the last `window` values (fewer at the start)."""
+    if window <= 1:
+        return values
+    padded = np.concatenate([np.full(window - 1, -np.inf), values])
+    return sliding_window_view(padded, window).max(axis=1)
+
+
+def hold_grid_counts(files, holds):
+    """Counts of skab_study.GRID x hold windows, computed exactly as the product does.
+
+    The threshold is factor x quantile of the held calibration scores after the warm-up
+    (input_window - 1 + score_window - 1 + hold - 1 readings).
+    """
+    settings, blocks = [], []
+    factors = np.array(study.GRID["threshold_factor"])
+    for model_key in itertools.product(study.GRID["input_window"], study.GRID["variance"],
+                                       study.GRID["trim_fraction"]):
+        raw = [study.raw_contributions(X, *model_key).sum(axis=1) for _, X, _ in files]
+        for window, hold, quantile in itertools.product(study.GRID["score_window"], holds,
+                                                        study.GRID["threshold_quantile"]):
+            warm_up = model_key[0] - 1 + window - 1 + hold - 1
+            block = np.zeros((len(factors), len(files), 4), dtype=np.int64)
+            for j, (_, _, labels) in enumerate(files):
+                held = trailing_max(trailing_mean(raw[j], window), hold)
+                base = np.quantile(held[warm_up:C], quantile)
+                flags = held[C:][None, :] > (factors * base)[:, None]
+                block[:, j] = [study.confusion(row, labels[C:]) for row in flags]
+            blocks.extend(block)
+            settings.extend({"input_window": model_key[0], "variance": model_key[1],
+                             "trim_fraction": model_key[2], "score_window": window,
+                             "hold": hold, "threshold_quantile": quantile,
+                             "threshold_factor": float(factor)} for factor in factors)
+    return settings, np.array(blocks)
+
+
 def single_reading_counts(files):
     """Counts of single-reading thresholds (factor x quantile of unsmoothed calibration scores).
 
@@ -180,6 +220,22 @@ def main():
     figures, tally = repeated_cv(counts)
     print(f"{REPEATS} random partitions: {summary(figures)}; most chosen: "
           + ", ".join(f"{rules[c][1]:g} x q{rules[c][0]} ({n})" for c, n in tally.most_common(3)))
+    print("\n== 4. hold (alarm off-delay) in the grid: skab_study.GRID x hold {1, 5, 10, 20, 40}")
+    settings, counts = hold_grid_counts(files, [1, 5, 10, 20, 40])
+    held, chosen = study.cross_validate(counts, fixed_folds)
+    print("fixed partition: F1 %.3f, FAR %.3f, MAR %.3f" % tuple(study.rates(held.sum(axis=0))))
+    for fold, index in enumerate(chosen):
+        print(f"  fold {fold}: {study.describe(settings[index])}")
+    with_hold, tally = repeated_cv(counts)
+    without_hold, _ = repeated_cv(grid)
+    wins = int(np.sum(with_hold[:, 0] > without_hold[:, 0]))
+    print(f"{REPEATS} random partitions: {summary(with_hold)}; higher F1 than without hold in "
+          f"{wins}/{REPEATS}")
+    print("settings chosen most often over the fold fits:")
+    for index, count in tally.most_common(5):
+        f1, far, mar = study.rates(counts[index].sum(axis=0))
+        print(f"  {count:3d} x {study.describe(settings[index])} "
+              f"(all files F1 {f1:.3f} FAR {far:.3f} MAR {mar:.3f})")
     print(f"\nruntime {time.time() - started:.0f} s")
 
 

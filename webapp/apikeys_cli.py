@@ -14,6 +14,7 @@ apikeys_cli = AppGroup("apikeys", help="Create, list and revoke API keys.")
 
 
 def database():
+    """The SQLite database of the current app."""
     return current_app.config["DATABASE"]
 
 

@@ -33,6 +33,7 @@ class RevokeForm(FlaskForm):
 @bp.route("", methods=["GET", "POST"])
 @role_required("admin")
 def index():
+    """List the keys; on a valid POST create one and show it, this once."""
     form = CreateKeyForm()
     created = None
     if form.validate_on_submit():
@@ -61,6 +62,7 @@ def create_key(form):
 @bp.route("/<name>/revoke", methods=["POST"])
 @role_required("admin")
 def revoke(name):
+    """Revoke the key `name` for good."""
     if RevokeForm().validate_on_submit():
         try:
             apikeys.revoke_key(current_app.config["DATABASE"], name)

@@ -45,6 +45,7 @@ class ActiveForm(FlaskForm):
 @bp.route("", methods=["GET", "POST"])
 @role_required("admin")
 def index():
+    """List the users; on a valid POST create one."""
     form = CreateUserForm()
     if form.validate_on_submit():
         try:
@@ -67,6 +68,7 @@ def index():
 @bp.route("/<name>/role", methods=["POST"])
 @role_required("admin")
 def change_role(name):
+    """Give user `name` the role chosen in the row's form."""
     form = RoleForm()
     if form.validate_on_submit():
         apply_change(name, lambda path: users.set_role(path, name, form.role.data),
@@ -78,6 +80,7 @@ def change_role(name):
 @bp.route("/<name>/<any(deactivate, reactivate):action>", methods=["POST"])
 @role_required("admin")
 def change_active(name, action):
+    """Deactivate or reactivate user `name`."""
     if ActiveForm().validate_on_submit():
         message = (_("%(name)s can no longer sign in.", name=name) if action == "deactivate"
                    else _("%(name)s can sign in again.", name=name))

@@ -11,6 +11,7 @@ from webapp.registry import RegistryError
 @bp.route("/models/active", methods=["GET"])
 @api_key_required("operator")
 def list_active_models():
+    """Every asset with its active version, sha256, features and threshold."""
     return jsonify({"assets": [active_model_entry(asset) for asset in registry().assets()]})
 
 

@@ -90,6 +90,7 @@ def build_document():
 
 @bp.route("/openapi.json")
 def openapi_document():
+    """The OpenAPI document, served without a key so that clients can generate code."""
     return jsonify(build_document())
 
 

@@ -31,6 +31,7 @@ class NotAJsonNumber:
 @bp.route("/predict", methods=["POST"])
 @api_key_required("operator")
 def predict():
+    """Score the posted readings of one asset in order; every result is audited first."""
     body = read_json_body(current_app.config["API_MAX_BODY"])
     asset, readings = check_shape(body, current_app.config["API_MAX_READINGS"])
     loaded = active_models().get(choose_asset(asset))

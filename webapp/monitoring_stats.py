@@ -24,7 +24,7 @@ from webapp.alarms import alarm_log_path, list_alarms
 from webapp.feedback import read_feedback
 
 CACHE_FORMAT = 4
-RESERVOIR_PER_HOUR = 100
+RESERVOIR_PER_HOUR = 200
 LATENCY_EDGES = np.logspace(-2, 5, 71)  # 0.01 ms to 100 s
 RATIO_EDGES = np.logspace(-2, 2, 41)  # score / threshold from 0.01 to 100; 1 is the threshold
 AUDIT_FILE = re.compile(r"^predictions-(\d{4}-\d{2}-\d{2})\.csv$")

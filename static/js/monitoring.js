@@ -16,7 +16,7 @@
     return Object.keys(map).map(function (name, i) {
       return { label: nameOf ? nameOf(name) : name, data: map[name],
                backgroundColor: palette[i % palette.length], borderColor: palette[i % palette.length],
-               spanGaps: true, pointRadius: 0, borderWidth: 2 };
+               spanGaps: true, pointRadius: hours.length <= 48 ? 3 : 0, borderWidth: 2 };
     });
   }
   var timeAxis = { ticks: { maxTicksLimit: 12, autoSkip: true } };

@@ -148,7 +148,7 @@ def test_window_bounds_the_figures(sources, pool):
     assert report["model"]["readings"] == 240
     assert len(report["hours"]) == 24
     hour = report_for(sources, "pump-1", "hour", now=NOW)
-    assert len(hour["hours"]) == 1 and hour["model"]["readings"] <= 30
+    assert hour["hours"][0] == "2026-03-20T14:00Z" and len(hour["hours"]) == 2
 
 
 @pytest.mark.parametrize("window, date_from, date_to", [
@@ -246,3 +246,22 @@ def test_day_boundaries(sources, pool):
                             datetime(2026, 3, 21, tzinfo=timezone.utc))
     assert monitoring_report(sources, "pump-1", start, end)["model"]["readings"] == 48
     assert date.fromisoformat("2026-03-20") == NOW.date()
+
+
+def test_memory_keeps_a_bounded_number_of_days(sources, pool, monkeypatch):
+    monkeypatch.setattr("webapp.monitoring_stats.MEMORY_DAYS", 2)
+    write_days(sources, pool, days=4, rows=24, end_day=NOW.date() - timedelta(days=1))
+    report = report_for(sources, "pump-1", "30d", now=NOW)
+    assert report["model"]["readings"] == 4 * 24
+    assert len(sources.cache.memory) == 2
+
+
+def test_a_damaged_number_does_not_stop_the_summary(sources, pool):
+    path = write_days(sources, pool, days=1, rows=10)[0]
+    with open(path) as handle:
+        lines = handle.read().splitlines(keepends=True)
+    cells = lines[3].split(",")
+    lines[3] = lines[3].replace(f",{cells[-6]},", ",,", 1)  # an empty latency_ms
+    with open(path, "w") as handle:
+        handle.writelines(lines)
+    assert today_report(sources)["model"]["readings"] == 10

@@ -25,6 +25,7 @@ from webapp.feedback import read_feedback
 
 CACHE_FORMAT = 4
 RESERVOIR_PER_HOUR = 200
+MEMORY_DAYS = 70  # day summaries a worker keeps in memory (about 0.3 MB each)
 LATENCY_EDGES = np.logspace(-2, 5, 71)  # 0.01 ms to 100 s
 RATIO_EDGES = np.logspace(-2, 2, 41)  # score / threshold from 0.01 to 100; 1 is the threshold
 AUDIT_FILE = re.compile(r"^predictions-(\d{4}-\d{2}-\d{2})\.csv$")
@@ -108,7 +109,7 @@ class SummaryCache:
         cache_path = os.path.join(self.cache_dir, f"{kind}-{os.path.basename(path)}.json")
         cached = held or self._load(cache_path)
         if cached and cached["source"] == list(key):
-            self.memory[path] = cached
+            self.remember(path, cached)
             return cached
         if not cached or cached["offset"] > stat.st_size:
             cached = {"format": CACHE_FORMAT, "offset": 0, "summary": {}}
@@ -117,8 +118,15 @@ class SummaryCache:
             merge(cached["summary"], summarise(columns, data, cached["summary"]))
         cached.update(offset=offset, source=list(key) if offset == stat.st_size else None)
         self._store(cache_path, cached)
-        self.memory[path] = cached
+        self.remember(path, cached)
         return cached
+
+    def remember(self, path, cached):
+        """Keep a summary in memory; the oldest kept go first beyond MEMORY_DAYS files."""
+        self.memory.pop(path, None)
+        self.memory[path] = cached
+        while len(self.memory) > MEMORY_DAYS:
+            self.memory.pop(next(iter(self.memory)))
 
     def _load(self, cache_path):
         try:
@@ -297,8 +305,9 @@ def resolve_window(name, date_from=None, date_to=None, now=None):
     if name not in WINDOWS:
         raise QueryError(f"unknown window {name!r}: choose one of "
                           f"{', '.join(WINDOWS)} or dates")
-    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    return end - WINDOWS[name], end
+    # the whole hour buckets that cover [now - window, now]
+    start = (now - WINDOWS[name]).replace(minute=0, second=0, microsecond=0)
+    return start, now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
 
 
 def hours_between(start, end):

@@ -1,6 +1,12 @@
 /* Monitoring charts: draws the figures embedded in the page with the vendored Chart.js. */
 (function () {
   "use strict";
+  ["from", "to"].forEach(function (id) {  // typing a date means "use the dates"
+    var input = document.getElementById(id), windowChoice = document.getElementById("window");
+    if (input && windowChoice) {
+      input.addEventListener("change", function () { windowChoice.value = "dates"; });
+    }
+  });
   var holder = document.getElementById("monitoring-data");
   if (!holder || typeof Chart === "undefined") { return; }
   var data = JSON.parse(holder.textContent);

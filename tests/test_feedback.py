@@ -117,3 +117,10 @@ def test_labelled_readings_for_candidate_evaluation(app, flagged):
     record_feedback(log_dir, "analyst", "false_alarm", request_id="req-1", reading=2,
                     asset="pump-1", model_version="v1")
     assert labelled_readings(log_dir, app.config["AUDIT_DIR"]).loc[0, "anomaly"] == 0
+
+
+def test_a_batch_record_can_list_only_its_flagged_readings(app, client, login, flagged):
+    login("operator")
+    page = client.get("/history/req-1?flagged=1").get_data(as_text=True)
+    assert 'id="r2"' in page and 'id="r1"' not in page and 'id="r3"' not in page
+    assert 'id="only-flagged"' in client.get("/history/req-1").get_data(as_text=True)

@@ -124,16 +124,23 @@ def visible_request(request_id):
 def record(request_id):
     rows = visible_request(request_id)
     form = FeedbackForm()
+    flagged_only = request.args.get("flagged") == "1"
     if form.validate_on_submit():
         save_reading_feedback(request_id, rows, form)
         return redirect(url_for("history.record", request_id=request_id,
-                                page=request.args.get("page", 1)) + f"#r{form.reading.data}")
+                                page=request.args.get("page", 1),
+                                flagged=request.args.get("flagged"))
+                        + f"#r{form.reading.data}")
+    flagged = [row for row in rows if row.get("anomaly") == "1"]
+    listed = flagged if flagged_only else rows
     page = request.args.get("page", 1, type=int) or 1
-    shown = rows[(page - 1) * READINGS_PER_PAGE: page * READINGS_PER_PAGE]
+    shown = listed[(page - 1) * READINGS_PER_PAGE: page * READINGS_PER_PAGE]
     notes = feedback_by_reading(current_app.config["LOG_DIR"])
     return render_template("history/record.html", request_id=request_id, rows=shown,
-                           total=len(rows), page=page, per_page=READINGS_PER_PAGE, form=form,
-                           notes=notes), 200 if request.method == "GET" else 400
+                           first=rows[0], total=len(listed), readings=len(rows),
+                           flagged=len(flagged), flagged_only=flagged_only, page=page,
+                           per_page=READINGS_PER_PAGE, form=form, notes=notes), \
+        200 if request.method == "GET" else 400
 
 
 def save_reading_feedback(request_id, rows, form):

@@ -138,3 +138,20 @@ def test_page_is_in_the_menu_for_operators_and_closed_to_visitors(client, login)
     assert client.get("/alarms").status_code == 302
     page = login("operator").get("/").get_data(as_text=True)
     assert 'href="/alarms"' in page
+
+
+def test_page_shows_the_followed_streams_with_their_progress_and_rejected_lines(app, login,
+                                                                                tmp_path):
+    sensor_file = tmp_path / "pump.csv"
+    header = "Accelerometer1RMS;Accelerometer2RMS;Current;Pressure;Temperature;Thermocouple;" \
+             "Voltage;Volume Flow RateRMS\n"
+    sensor_file.write_text(header + "0.2;0.27;2.17;0.38;90.6;26.8;238.8;122.6\n"
+                           + "0.2;0.27;abc;0.38;90.6;26.8;238.8;122.6\n", encoding="utf-8")
+    result = app.test_cli_runner().invoke(args=["stream", str(sensor_file), "--asset", "pump-1",
+                                                "--once"])
+    assert result.exit_code == 0, result.output
+    text = login("operator").get("/alarms").get_data(as_text=True)
+    streams = text[text.index('id="streams"'):]
+    assert str(sensor_file) in streams and "errors.csv" in streams
+    assert "<td>3</td>" in streams  # the header and two lines read
+    assert "Flux suivis" in text

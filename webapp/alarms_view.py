@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, render_template, request
 
 from webapp.alarms import alarm_assets, format_duration, format_utc, list_alarms
 from webapp.auth import role_required
+from webapp.stream import stream_statuses
 
 bp = Blueprint("alarms", __name__)
 
@@ -19,5 +20,7 @@ def index():
     asset = asset if asset in assets else ""
     alarms = list_alarms(log_dir, asset or None)
     now = datetime.now(timezone.utc)
+    streams = [s for s in stream_statuses(log_dir) if not asset or s.asset == asset]
     return render_template("alarms/index.html", alarms=alarms, assets=assets, asset=asset,
-                           now=now, format_duration=format_duration, format_utc=format_utc)
+                           streams=streams, now=now, format_duration=format_duration,
+                           format_utc=format_utc)

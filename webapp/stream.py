@@ -589,3 +589,43 @@ class StreamFollower:
         return (f"stream {self.sid}: {t.lines} lines read, {t.scored} scored, {t.rejected} "
                 f"rejected{replayed}, {t.alarms_opened} alarms opened, {t.alarms_closed} "
                 f"closed; {where}")
+
+
+@dataclass
+class StreamStatus:
+    """What the alarms page shows about one followed stream, read from its checkpoint."""
+
+    stream_id: str
+    asset: str
+    path: str
+    line: int
+    updated_at: str
+    rejected_lines: int
+    alarm_open: bool
+
+
+def _rejected_lines(directory):
+    try:
+        with open(os.path.join(directory, ERROR_LOG), encoding="utf-8", newline="") as handle:
+            return len({(row["segment"], row["line"]) for row in csv.DictReader(handle)})
+    except FileNotFoundError:
+        return 0
+
+
+def stream_statuses(log_dir):
+    """Every stream with a checkpoint under log_dir/streams, most recently updated first."""
+    root = os.path.join(log_dir, "streams")
+    statuses = []
+    for sid in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        directory = os.path.join(root, sid)
+        try:
+            saved = read_checkpoint(os.path.join(directory, CHECKPOINT_FILE))
+        except StreamError:
+            continue
+        if saved is None:
+            continue
+        segment = saved.get("segment") or {}
+        statuses.append(StreamStatus(
+            sid, saved["asset"], saved["path"], segment.get("line", 0), saved["updated_at"],
+            _rejected_lines(directory), bool(saved.get("alarm", {}).get("current"))))
+    return sorted(statuses, key=lambda status: status.updated_at, reverse=True)

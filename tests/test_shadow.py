@@ -120,3 +120,9 @@ def test_activating_the_shadow_ends_the_shadow(client, app, store, key):
     rows = audit_rows(app)
     assert [r["model_version"] for r in rows] == ["v2", "v2"]
     assert all(r["shadow_version"] == "" for r in rows)
+
+
+def test_a_batch_pinned_to_a_version_is_shadowed_too(store):
+    pinned = ActiveModels(store).get("pump-1", "v1")
+    assert pinned.version == "v1" and pinned.shadow.version == "v2"
+    assert ActiveModels(store).get("pump-1", "v2").shadow is None  # never its own shadow

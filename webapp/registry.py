@@ -271,13 +271,11 @@ class ActiveModels:
     def get(self, asset, version=None):
         """The asset's active version (or the given one), loaded once per process.
 
-        For the active version, the result also carries the asset's shadow candidate, read in
-        the same call, so that one request uses one pair of versions from start to end.
+        The result also carries the asset's shadow candidate, read in the same call, so that
+        one request (or one batch pinned to a version) uses one pair of versions throughout.
         """
         self.registry.require_asset(asset)
-        if version:
-            return self._cached(asset, version)
-        version = self.registry.active_version(asset)
+        version = version or self.registry.active_version(asset)
         if version is None:
             raise NoActiveModel(f"asset {asset!r} has no active version")
         loaded = self._cached(asset, version)

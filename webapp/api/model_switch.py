@@ -78,7 +78,10 @@ add_paths({"/models/active": {"post": {
     "responses": {
         "200": {"description": "The version is active.", "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/ActivateResult"}}}},
-        **error_responses(400, 401, 403, 404, 413, 415),
+        **error_responses(400, 401, 403, 413, 415),
+        "404": {"description": "Unknown asset, or the asset has no such version.",
+                "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Error"}}}},
         "409": {"description": "The version is already active, or is not loadable (its "
                                "model.pkl does not match its manifest, or it was trained with "
                                "another scikit-learn major.minor); the reason is in `error`.",

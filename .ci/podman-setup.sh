@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 CONTAINERS_CONF=/etc/containers/containers.conf
 CONF_MARKER="# written by Vigie .ci/podman-setup.sh"
 
-log() { echo "podman-setup: $*" >&2; }
+log() { echo "podman-setup [${SECONDS}s]: $*" >&2; }
 
 install_tools() {
     local missing=()

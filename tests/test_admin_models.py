@@ -371,3 +371,40 @@ def test_openapi_documents_the_switch(client):
     operation = document["paths"]["/models/active"]["post"]
     assert {"200", "409", "422"} <= set(operation["responses"])
     assert json.dumps(operation).count("ActivateRequest") == 1
+
+
+def test_candidate_page_compares_on_an_uploaded_labelled_file(login, store):
+    client = login("analyst")
+    path = "/admin/models/pump-1/versions/v2"
+    response = client.post(path, data={
+        "csrf_token": csrf_token(client, path),
+        "labelled_file": (io.BytesIO(read(LABELLED_CSV)), "valve 1.csv")},
+        content_type="multipart/form-data")
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "valve_1.csv" in text and "TP / FP / FN / TN" in text
+    assert text.count("<tr><th>v") == 2  # one metrics row per version
+
+
+def test_candidate_page_refuses_an_unlabelled_file_with_the_reason(login, store):
+    client = login("analyst")
+    path = "/admin/models/pump-1/versions/v2"
+    response = client.post(path, data={
+        "csrf_token": csrf_token(client, path),
+        "labelled_file": (io.BytesIO(read(NORMAL_CSV)), "normal.csv")},
+        content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "no &#39;anomaly&#39; column" in response.get_data(as_text=True)
+
+
+def test_a_job_whose_process_died_is_reported_failed(app, login):
+    import subprocess
+
+    from webapp import candidates
+    job = candidates.new_job(app.config["LOG_DIR"], "pump-1", "analyst",
+                             ("n.csv", io.BytesIO(read(NORMAL_CSV))))
+    dead = subprocess.Popen(["true"])  # a process id that no longer runs
+    dead.wait()
+    candidates.write_job(app.config["LOG_DIR"], {**job, "state": "running", "pid": dead.pid})
+    status = login("analyst").get(f"/admin/models/jobs/{job['id']}.json").get_json()
+    assert status["state"] == "failed" and "start it again" in status["message"]

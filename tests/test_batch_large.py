@@ -20,7 +20,16 @@ from webapp.registry import ModelRegistry
 
 store, source, out, audit, warm = sys.argv[1:6]
 loaded = ModelRegistry(store).load_active("pump-1")
-peak_mb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peak_mb():
+    # VmHWM, not ru_maxrss: ru_maxrss keeps the parent's peak across fork and exec.
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
 
 def run(path, batch_id, sink_dir, results):
     with open(path, "rb") as binary:

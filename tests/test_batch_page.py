@@ -171,7 +171,8 @@ def test_a_batch_whose_process_died_is_reported_as_failed(app, client, login):
     status["pid"] = 2 ** 22 + 12345  # no such process on this host
     json.dump(status, open(status_path, "w"))
     answer = client.get(f"/batch/{batch_id}/status").get_json()
-    assert answer["state"] == "failed" and "upload" in answer["message"].lower()
+    assert answer["state"] == "failed" and answer["code"] == "stopped"
+    assert "Déposez le fichier à nouveau" in answer["message"]
 
 
 def test_unknown_or_malformed_batch_ids_are_404(client, login):
@@ -206,3 +207,13 @@ def test_every_labelled_skab_file_uploads_and_is_compared(app, client, login):
         assert summary["metrics"]["rows"] == status["scored"], path
         scored += status["scored"]
     assert len(audit_rows(app)) == scored
+
+
+def test_page_and_row_problems_are_in_french_by_default(client, login):
+    login("operator")
+    assert "Déposer et évaluer" in client.get("/batch/").get_data(as_text=True)
+    lines = normal_text(30).splitlines()
+    lines[3] += ";extra"
+    batch_id, _ = upload_and_wait(client, "\n".join(lines))
+    html = client.get(f"/batch/{batch_id}").get_data(as_text=True)
+    assert "La ligne a 10 champs, l’en-tête en a 9." in html and "Lignes rejetées" in html

@@ -62,6 +62,7 @@ class RowProblem:
     code: str
     reason: str
     value: str = ""
+    params: dict = field(default_factory=dict)
 
     def as_row(self):
         """The problem as a row of the error report, safe to open in a spreadsheet."""
@@ -189,7 +190,8 @@ def read_chunks(binary, columns, separator, chunk_rows):
         elif fields and any(cell.strip() for cell in fields):
             problems.append(RowProblem(line, "", "field_count",
                                        f"the line has {len(fields)} fields, the header has "
-                                       f"{width}", separator.join(fields)[:200]))
+                                       f"{width}", separator.join(fields)[:200],
+                                       {"fields": len(fields), "expected": width}))
             rejected += 1
         if len(rows) >= chunk_rows:
             yield _chunk(rows, lines, problems, rejected, columns, binary)

@@ -73,7 +73,8 @@ def problem_message(problem):
         "missing": _("Required."),
         "not_a_number": _("Enter a number (for example 0.25)."),
         "not_finite": _("Enter a finite number (not NaN or infinity)."),
-        "field_count": _("Wrong number of fields: %(reason)s", reason=problem["reason"]),
+        "field_count": _("The line has %(fields)s fields, the header has %(expected)s.",
+                         **(problem.get("params") or {"fields": "?", "expected": "?"})),
         "not_text": _("The line is not UTF-8 text."),
         "line_too_long": _("The line is too long to be a reading."),
     }.get(code, problem["reason"])

@@ -238,7 +238,7 @@ class Crash(Exception):
 def test_a_crash_at_any_point_of_a_poll_loses_nothing_and_repeats_nothing(
         paths, tmp_path, monkeypatch, crash_point):
     sensor_file = tmp_path / "pump.csv"
-    lines = normal_lines(60)
+    lines = normal_lines(120)
     bad = reading(99, NORMAL[:3] + ["x"] + NORMAL[4:])
     abnormal = [reading(100 + i, ABNORMAL) for i in range(6)]
     append(sensor_file, HEADER + "".join(lines[:10]))
@@ -337,6 +337,23 @@ def test_stream_and_batch_path_agree_on_every_reading_and_every_rejected_line(pa
     assert [int(row["anomaly"]) for row in streamed] == batch["predicted_anomaly"].tolist()
     batch_lines = sorted({int(line) for line in pd.read_csv(errors)["line"]})
     assert sorted({int(row["line"]) for row in error_rows(paths, sensor_file)}) == batch_lines
+
+
+def test_a_stream_that_arrives_one_line_per_poll_is_scored_as_a_sequence(paths, tmp_path):
+    sensor_file = tmp_path / "pump.csv"
+    lines = normal_lines(30)
+    append(sensor_file, HEADER)
+    follower = make_follower(paths, sensor_file)
+    for line in lines:
+        append(sensor_file, line)
+        drain(follower)
+    loaded = ActiveModels(ModelRegistry(paths["MODEL_STORE"])).get("pump-1")
+    reference = loaded.model.score(read_table(str(sensor_file))[list(loaded.model.columns)]
+                                   .astype(float), single=False)
+    streamed = audit_rows(paths)
+    np.testing.assert_allclose([float(row["score"]) for row in streamed], reference.scores,
+                               rtol=1e-6, atol=1e-6)
+    assert {row["threshold"] for row in streamed} == {str(round(loaded.model.threshold, 6))}
 
 
 def test_a_model_switch_is_picked_up_and_each_row_names_its_version(paths, tmp_path):

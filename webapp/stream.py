@@ -527,7 +527,7 @@ class StreamFollower:
         _, results = predict_and_audit(
             loaded, numbers, self.sink, channel="stream", principal=self.principal,
             request_id=request_id, batch_id=self.sid, reading_timestamps=timestamps,
-            context=self._context_for(loaded))
+            context=self._context_for(loaded), single=False)
         self.segment.audited_through = line_numbers[-1]
         self._remember(numbers, loaded.model.context_size)
         self._track([Verdict(r.score, r.anomaly, r.top_sensors, loaded.version,

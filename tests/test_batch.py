@@ -114,7 +114,7 @@ def test_every_rejected_row_is_listed_with_its_line_column_and_reason(loaded, si
     lines[10] = with_cell(lines[10], current, "2,5")         # line 11: decimal comma is valid
     summary, results, errors = run(loaded, sink, tmp_path, "\n".join(lines) + "\n")
     assert (summary.rows_read, summary.scored, summary.rejected) == (12, 7, 5)
-    listed = list(zip(errors["line"].astype(int), errors["column"], errors["code"]))
+    listed = list(zip(errors["line"].astype(int), errors["column"], errors["code"], strict=True))
     assert listed == [(3, "Pressure", "not_a_number"), (5, "Current", "missing"),
                       (6, "Current", "not_finite"), (8, "Pressure", "out_of_range"),
                       (10, "", "field_count")]

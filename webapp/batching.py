@@ -274,6 +274,7 @@ class BatchSummary:
 
     @property
     def anomaly_share(self):
+        """Share of the scored rows judged anomalous."""
         return self.anomalies / self.scored if self.scored else 0.0
 
     @property
@@ -284,6 +285,7 @@ class BatchSummary:
         return metrics_from_counts(**self.counts)
 
     def as_dict(self):
+        """The summary as plain JSON values, with its share and metrics."""
         data = asdict(self)
         data.update(anomaly_share=round(self.anomaly_share, 6), metrics=self.metrics)
         return data
@@ -348,8 +350,9 @@ class FileScorer:
         numbers, valid, errors = validate_frame(chunk.table, self.sensors, first_line=0)
         problems = list(chunk.problems)
         for error in errors:
+            value = str(chunk.table[error.field].iat[error.index])
             problems.append(RowProblem(int(chunk.lines[error.index]), error.field, error.code,
-                                       error.message, str(chunk.table[error.field].iat[error.index])))
+                                       error.message, value))
         problems.sort(key=lambda problem: problem.line)
         summary = self.summary
         summary.rows_read += len(chunk.table) + chunk.rejected_rows
@@ -560,6 +563,7 @@ class BatchStore:
         return os.path.join(self.root, batch_id)
 
     def path(self, batch_id, name):
+        """A file of one batch: meta.json, status.json, summary.json, results.csv, ..."""
         return os.path.join(self.folder(batch_id), name)
 
     def create(self, meta):
@@ -579,6 +583,7 @@ class BatchStore:
         return meta
 
     def update_meta(self, batch_id, **values):
+        """Add values to meta.json (replaced at once)."""
         write_json_atomic(self.path(batch_id, "meta.json"), {**self.meta(batch_id), **values})
 
     def set_status(self, batch_id, state, **values):
@@ -609,6 +614,7 @@ class BatchStore:
         return False
 
     def summary(self, batch_id):
+        """summary.json of a finished batch (None before)."""
         return read_json(self.path(batch_id, "summary.json"))
 
     def list(self, principal=None, limit=20):

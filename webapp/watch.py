@@ -71,6 +71,7 @@ class WatchFolder:
         self._last_look = {}
 
     def folder(self, kind, asset=""):
+        """DIR/<kind>/ or DIR/<kind>/<asset>/."""
         return os.path.join(self.root, kind, asset) if asset else os.path.join(self.root, kind)
 
     def prepare(self, assets=()):
@@ -89,6 +90,7 @@ class WatchFolder:
             raise WatchBusy(f"another watcher is already running on {self.root}") from None
 
     def close(self):
+        """Release the folder's lock."""
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None

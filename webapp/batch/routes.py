@@ -36,6 +36,7 @@ def upload_limit():
 
 @bp.errorhandler(413)
 def too_large(error):
+    """Over MAX_CONTENT_LENGTH: say the limit and what to do instead."""
     return error_response(413, _("The file is larger than the upload limit of %(limit)s. Split "
                                  "it into smaller files, or score it on the server with the "
                                  "command `flask --app webapp score`.", limit=upload_limit()))
@@ -101,6 +102,7 @@ def visible_batches():
 @bp.route("/", methods=["GET", "POST"])
 @role_required("operator")
 def upload():
+    """The upload form and the latest batches; a valid upload redirects to its result page."""
     form = UploadForm()
     form.asset.choices = registry().assets()
     if not form.asset.choices:
@@ -144,6 +146,7 @@ def start_batch(asset, storage):
 @bp.route("/<batch_id>")
 @role_required("operator")
 def result(batch_id):
+    """Progress while scoring, the failure, or the results of one batch."""
     meta = visible_meta(batch_id)
     status = batch_store().status(batch_id)
     summary = batch_store().summary(batch_id) if status["state"] == DONE else None
@@ -157,6 +160,7 @@ def result(batch_id):
 @bp.route("/<batch_id>/status")
 @role_required("operator")
 def status(batch_id):
+    """status.json for the page's polling (any worker can answer: the state is in files)."""
     visible_meta(batch_id)
     status = batch_store().status(batch_id)
     if status["state"] == "failed":
@@ -168,6 +172,7 @@ def status(batch_id):
 @bp.route("/<batch_id>/<any(results, errors):kind>.csv")
 @role_required("operator")
 def download(batch_id, kind):
+    """The results CSV or the error report of one batch, as an attachment."""
     meta = visible_meta(batch_id)
     path = batch_store().path(batch_id, f"{kind}.csv")
     if not os.path.isfile(path):

@@ -535,7 +535,7 @@ def count_audited(audit_dir, batch_id, since_day):
         if name[len("predictions-"):-4] < since_day:
             continue
         column = pd.read_csv(os.path.join(audit_dir, name), usecols=["batch_id"], dtype=str,
-                             keep_default_na=False)["batch_id"]
+                             keep_default_na=False, on_bad_lines="skip")["batch_id"]
         total += int((column == batch_id).sum())
     return total
 

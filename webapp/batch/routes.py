@@ -162,7 +162,8 @@ def result(batch_id):
 def status(batch_id):
     """status.json for the page's polling (any worker can answer: the state is in files)."""
     visible_meta(batch_id)
-    status = batch_store().status(batch_id)
+    status = {key: value for key, value in batch_store().status(batch_id).items()
+              if key not in ("pid", "host")}
     if status["state"] == "failed":
         status["message"] = file_error_message(status.get("code"), status.get("params", {}),
                                                status.get("message", ""))

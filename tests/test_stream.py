@@ -104,6 +104,15 @@ def test_new_complete_lines_are_scored_and_a_partial_line_waits(paths, tmp_path)
     assert "5 scored, 0 rejected" in follower.summary()
 
 
+def test_a_comma_file_with_a_bom_and_crlf_line_ends_is_read_like_a_plain_one(paths, tmp_path):
+    sensor_file = tmp_path / "export.csv"
+    lines = normal_lines(4)
+    text = HEADER + "".join(lines)
+    append(sensor_file, "\ufeff" + text.replace(";", ",").replace("\n", "\r\n"))
+    drain(make_follower(paths, sensor_file))
+    assert timestamps(audit_rows(paths)) == [line.split(";")[0] for line in lines]
+
+
 def test_a_file_that_does_not_exist_yet_is_waited_for(paths, tmp_path):
     sensor_file = tmp_path / "later.csv"
     follower = make_follower(paths, sensor_file)

@@ -19,6 +19,7 @@ apply them to held-out files).  What this script adds:
    - combining T-squared and Q by their maximum (or geometric mean) instead of their mean;
    - a stricter FAR bound in the selection (8%, 10%) or a looser one (14%);
    - the single-reading threshold (a reading scored on its own, no windows);
+   - with --extra: a bagged selection and variability features (slower);
    - a hold (alarm off-delay): the verdict of a reading uses the highest smoothed score of
      the last H readings, so a reading stays flagged for H - 1 readings after the score
      last crossed the threshold.  H is put in the grid and chosen by the procedure itself.
@@ -151,6 +152,57 @@ def hold_grid_counts(files, holds):
     return settings, np.array(blocks)
 
 
+def bagged_select(counts, file_index, samples=200, seed=0):
+    """Setting with the best mean over bootstrap samples of files of F1 (0 if FAR > bound)."""
+    rng = np.random.default_rng(seed)
+    total = np.zeros(counts.shape[0])
+    for _ in range(samples):
+        pick = rng.choice(file_index, len(file_index), replace=True)
+        f1, far, _ = study.rates(counts[:, pick].sum(axis=1))
+        total += np.where(far <= study.SELECTION_FAR, f1, 0.0)
+    return int(np.argmax(total))
+
+
+def variability_counts(files, kind, window):
+    """Reduced-grid counts with extra causal features: trailing std or mean absolute change."""
+    blocks = []
+    for input_window, variance, trim in itertools.product(*MODEL_GRID.values()):
+        raw = []
+        for _, X, _ in files:
+            extra = (np.sqrt(np.maximum(trailing_mean(X ** 2, window)
+                                        - trailing_mean(X, window) ** 2, 0.0))
+                     if kind == "std" else
+                     trailing_mean(np.abs(np.diff(X, axis=0, prepend=X[:1])), window))
+            features = np.hstack([trailing_mean(X, input_window), extra])
+            pipeline = study.build_pipeline(1, variance, trim).fit(features[:C])
+            raw.append(pipeline.score_samples(features))
+        for score_window, quantile in itertools.product(SCORE_WINDOWS, QUANTILES):
+            warm_up = max(input_window, window) - 1 + score_window - 1
+            block = np.zeros((len(FACTORS), len(files), 4), dtype=np.int64)
+            for j, (_, _, labels) in enumerate(files):
+                scores = trailing_mean(raw[j], score_window)
+                base = np.quantile(scores[warm_up:C], quantile)
+                for k, factor in enumerate(FACTORS):
+                    block[k, j] = study.confusion(scores[C:] > factor * base, labels[C:])
+            blocks.extend(block)
+    return np.array(blocks)
+
+
+def extra_candidates(files, grid, fixed_folds, reference):
+    """Section 5 (--extra): bagged selection on the fixed partition, variability features."""
+    held = np.zeros(grid.shape[1:], dtype=np.int64)
+    for fold in range(study.N_FOLDS):
+        train, test = np.flatnonzero(fixed_folds != fold), np.flatnonzero(fixed_folds == fold)
+        held[test] = grid[bagged_select(grid, train), test]
+    print("bagged selection, fixed partition: F1 %.3f, FAR %.3f, MAR %.3f"
+          % tuple(study.rates(held.sum(axis=0))))
+    for kind, window in (("std", 20), ("std", 60), ("diff", 20)):
+        figures, _ = repeated_cv(variability_counts(files, kind, window))
+        wins = int(np.sum(figures[:, 0] > reference[:, 0]))
+        print(f"features + trailing {kind} over {window}: {summary(figures)}; higher F1 than "
+              f"current in {wins}/{REPEATS}")
+
+
 def single_reading_counts(files):
     """Counts of single-reading thresholds (factor x quantile of unsmoothed calibration scores).
 
@@ -171,6 +223,8 @@ def single_reading_counts(files):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="folder holding valve1/ and other/")
+    parser.add_argument("--extra", action="store_true",
+                        help="also run section 5 (bagged selection, variability features)")
     args = parser.parse_args()
     started = time.time()
     files = study.load_files(args.data)
@@ -236,6 +290,9 @@ def main():
         f1, far, mar = study.rates(counts[index].sum(axis=0))
         print(f"  {count:3d} x {study.describe(settings[index])} "
               f"(all files F1 {f1:.3f} FAR {far:.3f} MAR {mar:.3f})")
+    if args.extra:
+        print("\n== 5. bagged selection and variability features")
+        extra_candidates(files, grid, fixed_folds, reference)
     print(f"\nruntime {time.time() - started:.0f} s")
 
 

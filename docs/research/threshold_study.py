@@ -1,6 +1,6 @@
 """Follow-up SKAB study for issue 6: repeated leave-files-out, and candidate improvements.
 
-Run from the repository root (about 1 minute):
+Run from the repository root (about 2 minutes on a quiet machine; --extra adds 2 more):
 
     .venv/bin/python docs/research/threshold_study.py --data data/skab
 

@@ -25,7 +25,6 @@ the minimum covariance determinant), and the limits are quantiles of those readi
 """
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -71,15 +70,23 @@ def trailing_argmax(values, window):
 
     The first `window - 1` positions look at the values available so far; ties go to the
     earliest.  Used for the hold (alarm off-delay): a reading takes the score and the
-    contributions of the highest-scoring reading among the last `window`.
+    contributions of the highest-scoring reading among the last `window`.  Spans doubling in
+    length (a sparse table) keep it to about log2(window) vectorised passes.
     """
     values = np.asarray(values, dtype=float)
     window = int(window)
+    positions = np.arange(len(values))
     if window <= 1 or len(values) == 0:
-        return np.arange(len(values))
-    padded = np.concatenate([np.full(window - 1, -np.inf), values])
-    offsets = sliding_window_view(padded, window).argmax(axis=1)
-    return np.arange(len(values)) - (window - 1) + offsets
+        return positions
+    best, span = positions, 1
+    while span * 2 <= window:
+        earlier = best.copy()
+        earlier[span:] = best[:-span]
+        best = np.where(values[earlier] >= values[best], earlier, best)
+        span *= 2
+    # Two spans of length `span` cover the window: [t - window + 1, ...] and [..., t].
+    other = best[np.maximum(positions - window + span, 0)]
+    return np.where(values[other] >= values[best], other, best)
 
 
 class TrailingMean(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):

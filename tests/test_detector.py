@@ -214,3 +214,11 @@ def test_a_version_pickled_without_hold_scores_without_it():
     assert model.hold_window == 1
     assert model.context_size == (model.settings["input_window"] - 1
                                   + model.settings["score_window"] - 1)
+
+
+@pytest.mark.parametrize("window", [2, 3, 7, 8, 40, 41])
+def test_trailing_argmax_matches_a_plain_search_with_ties_to_the_earliest(window):
+    values = np.random.default_rng(window).integers(0, 4, 300).astype(float)
+    expected = [max(range(max(0, t - window + 1), t + 1), key=lambda i: (values[i], -i))
+                for t in range(len(values))]
+    assert trailing_argmax(values, window).tolist() == expected

@@ -128,3 +128,21 @@ def test_refresh_command_builds_the_cache(app, runner, pool):
     assert len(os.listdir(os.path.join(app.config["LOG_DIR"], "cache"))) == 2
     bad = runner.invoke(args=["monitoring", "refresh", "--window", "year"])
     assert bad.exit_code != 0 and "unknown window" in bad.output
+
+
+def test_a_rejected_form_reading_is_counted(app, client, login):
+    from features.schema import SENSORS
+    from tests.conftest import csrf_token
+    login("operator")
+    values = {sensor.name: str(sensor.example) for sensor in SENSORS}
+    values.update(Current="abc", Pressure="99")
+    response = client.post("/", data={"asset": "pump-1", "csrf_token": csrf_token(client, "/"),
+                                      **values})
+    assert response.status_code == 200
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    body = client.get("/api/v1/monitoring?asset=pump-1&window=hour",
+                      headers={"X-API-Key": api_key(app, "analyst")}).get_json()
+    assert body["operations"]["rejected_readings"] == 1
+    assert body["quality"]["rejected_values_by_sensor"] == {
+        "Current": {"not_a_number": 1}, "Pressure": {"out_of_range": 1}}
+    assert body["quality"]["rejected_share"] == 1.0

@@ -137,3 +137,9 @@ def test_search_stops_at_the_page_it_needs(history, monkeypatch):
     monkeypatch.setattr(module, "read_bytes", lambda path: opened.append(path) or original(path))
     search(history, HistoryFilter(), 1, 10)
     assert [os.path.basename(p) for p in opened] == ["predictions-2026-03-02.csv"]
+
+
+def test_export_with_a_bad_filter_says_why(client, login):
+    login("analyst")
+    response = client.get("/history/export.csv?channel=fax")
+    assert response.status_code == 400 and "choose one of" in response.get_data(as_text=True)

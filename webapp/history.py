@@ -21,6 +21,7 @@ from wtforms.validators import AnyOf, DataRequired, Length
 from webapp.alarms import list_alarms
 from webapp.audit import CHANNELS
 from webapp.auth import role_required
+from webapp.errors import error_response
 from webapp.extensions import registry
 from webapp.feedback import (
     MAX_COMMENT,
@@ -104,7 +105,7 @@ def export():
     try:
         wanted = filter_from_request()
     except FilterError as exc:
-        abort(400, str(exc))
+        return error_response(400, _("This filter cannot be used: %(reason)s", reason=str(exc)))
     headers = {"Content-Disposition": f'attachment; filename="{export_filename(wanted)}"'}
     return Response(stream_with_context(export_csv(audit_dir(), wanted)),
                     mimetype="text/csv", headers=headers)

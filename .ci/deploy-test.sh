@@ -17,7 +17,7 @@ started=$SECONDS
 log() { echo "deploy-test [$((SECONDS - started))s]: $*" >&2; }
 
 cleanup() {
-    "$engine" rm -f -t 0 "$CONTAINER_NAME" >/dev/null 2>&1 || true
+    remove_container "$engine" "$CONTAINER_NAME" 0 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -49,10 +49,8 @@ start_container() {
 }
 
 stop_container() {
-    if "$engine" container inspect "$name" >/dev/null 2>&1; then
-        # gunicorn finishes the requests in flight (graceful_timeout 30 s).
-        without_systemd_noise "$engine" rm -f -t 35 "$name" >/dev/null
-    fi
+    # gunicorn finishes the requests in flight (graceful_timeout 30 s).
+    remove_container "$engine" "$name" 35
 }
 
 deploy() {
@@ -66,7 +64,7 @@ deploy() {
     stop_container
     start_container "$tag"
     if ! wait_healthy "$engine" "$name" "$health_timeout"; then
-        without_systemd_noise "$engine" rm -f -t 0 "$name" >/dev/null
+        remove_container "$engine" "$name" 0
         if [[ -n $deployed ]]; then
             log "$tag did not turn healthy: starting $deployed again"
             start_container "$deployed"

@@ -17,7 +17,7 @@ started=$SECONDS
 log() { echo "docker-test [$((SECONDS - started))s]: $*" >&2; }
 
 cleanup() {
-    "$engine" rm -f -t 0 "$name" >/dev/null 2>&1 || true
+    remove_container "$engine" "$name" 0 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -133,7 +133,7 @@ PYTHON
 )
 log "predictions made in the container: $(tr '\n' ' ' <<<"$request_ids")"
 
-without_systemd_noise "$engine" rm -f -t 10 "$name" >/dev/null
+remove_container "$engine" "$name" 10
 log "container removed"
 
 # The audit rows outlive the container, in the logs volume, in the file of their UTC date;

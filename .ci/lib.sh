@@ -41,6 +41,15 @@ health_status() {
     fi
 }
 
+# Stop a container (SIGTERM, then SIGKILL after GRACE seconds) and remove it; quiet if absent.
+# (`docker rm` has no grace period option, `podman rm -t` has: stop then rm works with both.)
+remove_container() {
+    local engine=$1 name=$2 grace=${3:-0}
+    "$engine" container inspect "$name" >/dev/null 2>&1 || return 0
+    without_systemd_noise "$engine" stop -t "$grace" "$name" >/dev/null 2>&1 || true
+    without_systemd_noise "$engine" rm -f "$name" >/dev/null
+}
+
 # Is the container still running?
 is_running() {
     [[ "$($1 inspect --format '{{.State.Running}}' "$2" 2>/dev/null)" == true ]]

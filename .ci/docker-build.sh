@@ -14,10 +14,15 @@ args=(--build-arg "GIT_COMMIT=$commit" -t "$image:$tag"
       --label "org.opencontainers.image.revision=$commit")
 if [[ $engine == podman ]]; then
     bash .ci/podman-setup.sh
-    # No registry here: the base comes from local storage. --format docker keeps the HEALTHCHECK.
-    args+=(--pull=never --format docker)
+    # --format docker keeps the HEALTHCHECK (OCI images have none).
+    args+=(--format docker)
+    # Where no registry is reachable the base is in local storage (podman-setup.sh): never pull.
+    base=$(awk 'toupper($1) == "FROM" {print $2; exit}' Dockerfile)
+    podman image exists "$base" && args+=(--pull=never)
 fi
 echo "docker-build: $engine build $image:$tag" >&2
 started=$SECONDS
 timeout 1500 "$engine" build "${args[@]}" .
+# Earlier builds of the same tag left untagged images behind: drop those of Vigie only.
+"$engine" image prune -f --filter label=org.opencontainers.image.title=Vigie >/dev/null
 echo "docker-build: built $image:$tag in $((SECONDS - started))s" >&2

@@ -6,7 +6,7 @@
 # Dockerfile's FROM line is not in local storage, builds a stand-in for it from the machine's
 # own Debian packages (no registry is reachable here). Anywhere a registry is reachable the real
 # official python image is used instead; this stand-in only exists for these machines.
-# Idempotent; run as root.
+# Idempotent. As root only; a rootless developer's podman is left as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,8 +22,9 @@ install_tools() {
     command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
     if ((${#missing[@]})); then
         log "installing ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc mmdebstrap >/dev/null
+        timeout 600 apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq podman runc mmdebstrap \
+            >/dev/null
     fi
 }
 
@@ -80,7 +81,7 @@ build_stand_in_base() {
     mapfile -t sources < <(debian_sources)
     log "building a stand-in for $image from Debian packages (${sources[*]})"
     # The extra CA certificates are those of a proxy that re-signs HTTPS (pip goes through it).
-    mmdebstrap --quiet --variant=minbase --format=tar \
+    timeout 900 mmdebstrap --quiet --variant=minbase --format=tar \
         --include=python3,python3-venv,python3-pip,ca-certificates \
         --customize-hook='mkdir -p "$1/usr/local/share/ca-certificates"' \
         --customize-hook='if [ -d /usr/local/share/ca-certificates ]; then cp -r /usr/local/share/ca-certificates/. "$1/usr/local/share/ca-certificates/"; fi' \
@@ -94,9 +95,16 @@ build_stand_in_base() {
             --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' - "$image" >/dev/null
 }
 
+image=$(base_image)
+if [[ $(id -u) != 0 ]]; then
+    # A developer's rootless podman: nothing to install or configure, and the build pulls the
+    # real base from its registry.
+    command -v podman >/dev/null || { log "podman is not installed"; exit 1; }
+    log "not root: engine configuration and stand-in base left alone"
+    exit 0
+fi
 install_tools
 write_engine_conf
-image=$(base_image)
 if podman image exists "$image"; then
     log "base image $image is present"
 else

@@ -215,6 +215,23 @@ def test_truncation_restarts_at_the_header_of_the_new_content(paths, tmp_path):
     assert timestamps(audit_rows(paths)) == [line.split(";")[0] for line in lines]
 
 
+def test_a_file_rewritten_past_the_old_offset_between_two_looks_is_read_from_its_header(
+        paths, tmp_path):
+    sensor_file = tmp_path / "pump.csv"
+    lines = normal_lines(20)
+    append(sensor_file, HEADER + "".join(lines[:3]))
+    follower = make_follower(paths, sensor_file)
+    drain(follower)
+    append(sensor_file, HEADER + "".join(lines[3:]), mode="w")  # same inode, longer content
+    drain(follower)
+    assert timestamps(audit_rows(paths)) == [line.split(";")[0] for line in lines]
+    follower.stop()
+    # The same while the follower is stopped.
+    append(sensor_file, HEADER + "".join(normal_lines(25, start=100)), mode="w")
+    drain(make_follower(paths, sensor_file))
+    assert len(audit_rows(paths)) == 20 + 25
+
+
 def test_a_restart_resumes_after_the_checkpoint_without_scoring_again(paths, tmp_path):
     sensor_file = tmp_path / "pump.csv"
     lines = normal_lines(10)

@@ -138,12 +138,31 @@ class Segment:
     audited_through: int = 0
     separator: str = ""
     columns: list = None
+    last_line_sha256: str = ""
+    last_line_bytes: int = 0
 
     def state(self):
         """The segment as JSON-able values."""
         return {key: getattr(self, key) for key in (
             "number", "path", "dev", "ino", "offset", "line", "audited_through", "separator",
-            "columns")}
+            "columns", "last_line_sha256", "last_line_bytes")}
+
+    def consumed(self, raw, offset, line):
+        """Record that the file was read up to `offset`, `raw` being line number `line`."""
+        self.offset, self.line = offset, line
+        self.last_line_sha256, self.last_line_bytes = hashlib.sha256(raw).hexdigest(), len(raw)
+
+    def still_holds_last_line(self, handle):
+        """False when the bytes before the offset are no longer the last line read.
+
+        Catches a file truncated and rewritten past the offset between two looks, and a new
+        file that reuses the old one's inode: neither can be told by size or inode alone.
+        """
+        if not self.last_line_bytes:
+            return True
+        start = self.offset - self.last_line_bytes
+        raw = os.pread(handle.fileno(), self.last_line_bytes, start)
+        return hashlib.sha256(raw).hexdigest() == self.last_line_sha256
 
 
 @dataclass
@@ -290,9 +309,10 @@ class StreamFollower:
             found = self._find_segment_file()
             if found:
                 self.handle = open(found, "rb")
-                if os.fstat(self.handle.fileno()).st_size < self.segment.offset:
-                    self._say(f"{found} is shorter than when the stream stopped: it was "
-                              "truncated; reading its new content from the header")
+                if self._truncated():
+                    self._say(f"{found} no longer holds line {self.segment.line} as read "
+                              "before the stop: it was truncated or replaced; reading its "
+                              "content from the header")
                     self._start_segment(found, self.handle)
                 return
             self._say(f"the file read before the stop ({self.segment.path}) is gone; lines "
@@ -347,12 +367,12 @@ class StreamFollower:
             return
         loaded = self.models.get(self.asset)
         self._read_header(header, sensors_from_records(loaded.manifest["features"]))
-        offset, line = self.handle.tell(), 1
+        last, offset, line = header, self.handle.tell(), 1
         for raw in iter(lambda: self.handle.readline(MAX_LINE_BYTES), b""):
             if not raw.endswith(b"\n"):
                 break
-            offset, line = offset + len(raw), line + 1
-        self.segment.offset, self.segment.line = offset, line
+            last, offset, line = raw, offset + len(raw), line + 1
+        self.segment.consumed(last, offset, line)
         self.segment.audited_through = line
 
     def _close_handle(self):
@@ -376,10 +396,14 @@ class StreamFollower:
             lines.append((number, raw, offset))
         return lines
 
+    def _truncated(self):
+        """True when the open file lost what was read: shorter, or rewritten past the offset."""
+        size = os.fstat(self.handle.fileno()).st_size
+        return size < self.segment.offset or not self.segment.still_holds_last_line(self.handle)
+
     def _file_change(self):
         """'truncated', 'rotated' or None, judged once the current segment has nothing new."""
-        size = os.fstat(self.handle.fileno()).st_size
-        if size < self.segment.offset:
+        if self._truncated():
             return "truncated"
         try:
             status = os.stat(self.path)
@@ -397,6 +421,8 @@ class StreamFollower:
             if not self._open_path():
                 return False
             self.save_checkpoint()
+        if self._truncated():
+            return self._follow_file_change()
         lines = self._read_lines()
         if lines:
             self._handle_lines(lines)
@@ -432,7 +458,7 @@ class StreamFollower:
         """Validate, audit, track alarms and checkpoint the lines of one poll."""
         loaded = self.models.get(self.asset)
         sensors = sensors_from_records(loaded.manifest["features"])
-        last_line, end_offset = lines[-1][0], lines[-1][2]
+        last_line, last_raw, end_offset = lines[-1]
         if lines[0][0] == 1:
             self._read_header(lines[0][1], sensors)
             lines = lines[1:]
@@ -444,7 +470,7 @@ class StreamFollower:
         if checked:
             self._score_new(loaded, *checked[:-1])
         self.totals.lines += len(records) + sum(1 for e in errors if e[2] == "malformed")
-        self.segment.offset, self.segment.line = end_offset, last_line
+        self.segment.consumed(last_raw, end_offset, last_line)
         self.save_checkpoint()
 
     def _validate(self, sensors, records):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The container, for real: build the image, run it with host folders as its three volumes, and
 # check what an operator and an auditor would: healthy, ready with pump-1, not root, a prediction
-# through the login form, and its audit row still in the logs volume once the container is gone.
+# through the login form and one through the JSON API, and their audit rows still in the logs
+# volume once the container is gone. Bounded in time; its container is always removed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/lib.sh

@@ -8,8 +8,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-RUN groupadd --system --gid 10001 vigie \
-    && useradd --system --uid 10001 --gid vigie --home-dir /app --no-create-home \
+# A fixed uid above the system range, so that host folders can be given to it (chown 10001).
+RUN groupadd --gid 10001 vigie \
+    && useradd --uid 10001 --gid vigie --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin vigie
 
 WORKDIR /app

@@ -14,6 +14,7 @@ AUDIT_COLUMNS = (
 )
 CHANNELS = ("form", "batch", "api", "stream", "cli")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_FIRST = frozenset(FORMULA_PREFIXES)
 
 
 class AuditError(Exception):
@@ -33,12 +34,16 @@ def neutralise_formula(text):
 
 
 def _cell(value):
+    # Dispatch on the exact type: this runs for every cell of every audited reading.
+    kind = type(value)
+    if kind is str:
+        return "'" + value if value[:1] in FORMULA_FIRST else value
+    if kind is float:
+        return repr(value)
+    if kind is bool:
+        return "1" if value else "0"
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float):
-        return repr(value)
     return neutralise_formula(str(value))
 
 

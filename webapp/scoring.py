@@ -4,8 +4,6 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
@@ -21,15 +19,32 @@ def new_request_id():
     return uuid.uuid4().hex[:16]
 
 
-@dataclass
 class Result:
-    """The verdict on one reading."""
+    """The verdict on one reading; its contributions are ranked only when asked for.
 
-    score: float
-    threshold: float
-    anomaly: bool
-    contributions: dict
-    top_sensors: list
+    A file of a million readings builds a million results, so ranking and dict building are
+    deferred to the few callers that show contributions (the form, the API).
+    """
+
+    __slots__ = ("score", "threshold", "anomaly", "_names", "_parts", "_order")
+
+    def __init__(self, score, threshold, anomaly, names, parts, order):
+        self.score = score
+        self.threshold = threshold
+        self.anomaly = anomaly
+        self._names = names
+        self._parts = parts
+        self._order = order
+
+    @property
+    def contributions(self):
+        """Sensor -> contribution to the score, largest first."""
+        return {self._names[i]: float(self._parts[i]) for i in self._order}
+
+    @property
+    def top_sensors(self):
+        """The sensors that weigh most in the score, largest first."""
+        return [self._names[i] for i in self._order[:TOP_SENSORS]]
 
     def as_dict(self):
         return {"score": self.score, "threshold": self.threshold, "anomaly": self.anomaly,
@@ -46,14 +61,23 @@ def score_frame(loaded, frame, context=None, single=None):
     scores = loaded.model.score(frame, context=context, **options)
     names = list(scores.contributions.columns)
     parts = scores.contributions.to_numpy().round(6)
-    order = np.argsort(-parts, axis=1)
-    results = []
-    for row, score in enumerate(scores.scores):
-        ranked = [names[i] for i in order[row]]
-        results.append(Result(float(score), scores.threshold, bool(score > scores.threshold),
-                              {name: float(parts[row, i]) for name, i in zip(ranked, order[row])},
-                              ranked[:TOP_SENSORS]))
-    return results
+    order = np.argsort(-parts, axis=1, kind="stable")
+    threshold = float(scores.threshold)
+    values = np.asarray(scores.scores, dtype=float).tolist()
+    return [Result(score, threshold, score > threshold, names, parts[row], order[row])
+            for row, score in enumerate(values)]
+
+
+def inputs_json(frame, columns):
+    """One compact JSON object of sensor: value per row, as json.dumps writes it.
+
+    Built column by column (repr of a float is its shortest exact form, as in JSON) because
+    a per-row json.dumps dominates the cost of auditing large files.
+    """
+    keys = [json.dumps(column) + ":" for column in columns]
+    cells = [[key + repr(value) for value in frame[column].tolist()]
+             for key, column in zip(keys, columns, strict=True)]
+    return ["{" + ",".join(parts) + "}" for parts in zip(*cells)]
 
 
 def audit_rows(loaded, frame, results, *, channel, principal, request_id, latency_ms,
@@ -61,12 +85,12 @@ def audit_rows(loaded, frame, results, *, channel, principal, request_id, latenc
     """One audit row per scored reading, all stamped with the version that scored them."""
     now = utc_now_iso()
     timestamps = reading_timestamps if reading_timestamps is not None else [""] * len(results)
-    records = frame[list(loaded.model.columns)].to_dict("records")
+    records = inputs_json(frame, list(loaded.model.columns))
     return [{
         "timestamp_utc": now, "request_id": request_id, "channel": channel,
         "principal": principal, "asset": loaded.asset, "model_version": loaded.version,
         "model_sha256": loaded.sha256,
-        "inputs": json.dumps(inputs, separators=(",", ":")),
+        "inputs": inputs,
         "reading_timestamp": timestamp or "", "batch_id": batch_id or "",
         "score": round(result.score, 6), "threshold": round(result.threshold, 6),
         "anomaly": result.anomaly, "top_sensors": ";".join(result.top_sensors),

@@ -400,6 +400,15 @@ def flask_env(paths):
             "VIGIE_ADMIN_PASSWORD": PASSWORDS["admin"]}
 
 
+def wait_for_audit_rows(paths, count, process, limit=180):
+    """Return once the stream has `count` audit rows (start-up is slow on a loaded machine)."""
+    deadline = time.monotonic() + limit
+    while len(audit_rows(paths)) < count:
+        assert process.poll() is None, "the follower stopped on its own"
+        assert time.monotonic() < deadline, f"fewer than {count} rows after {limit} s"
+        time.sleep(0.02)
+
+
 def stream_command(path, *options):
     flask = os.path.join(os.path.dirname(sys.executable), "flask")
     return [flask, "--app", "webapp", "stream", str(path), "--asset", "pump-1", *options]
@@ -415,9 +424,7 @@ def test_kill_9_in_the_middle_of_a_run_then_resume_loses_and_repeats_nothing(pat
                                               "--poll-interval", "0.05"),
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while len(audit_rows(paths)) < 200 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for_audit_rows(paths, 200, process)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
@@ -435,14 +442,13 @@ def test_kill_9_in_the_middle_of_a_run_then_resume_loses_and_repeats_nothing(pat
 def test_sigterm_stops_cleanly_with_a_checkpoint_and_a_summary(paths, tmp_path):
     sensor_file = tmp_path / "pump.csv"
     append(sensor_file, HEADER + "".join(normal_lines(5)))
-    process = subprocess.Popen(stream_command(sensor_file, "--poll-interval", "0.05"),
+    # A long poll interval: the stop must not wait for the end of the interval.
+    process = subprocess.Popen(stream_command(sensor_file, "--poll-interval", "600"),
                                env=flask_env(paths), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while len(audit_rows(paths)) < 5 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for_audit_rows(paths, 5, process)
     process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=30)
+    out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "5 lines read, 5 scored, 0 rejected" in out
     checkpoint = os.path.join(stream_dir(paths["LOG_DIR"], stream_id(sensor_file, "pump-1")),

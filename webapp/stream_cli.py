@@ -4,7 +4,7 @@ import getpass
 import os
 import signal
 import socket
-import threading
+import time
 
 import click
 from flask import current_app
@@ -28,10 +28,36 @@ def stream_principal():
     return f"stream:{user}@{socket.gethostname()}"
 
 
+class StopRequest:
+    """Set by Ctrl-C or SIGTERM; the loop stops after the poll under way (checkpoint written).
+
+    A plain flag rather than threading.Event: Event.set() in a signal handler can deadlock
+    on the Event's own lock when the signal lands while the main thread is in Event.wait().
+    """
+
+    SLICE = 0.1  # seconds: how soon a stop request is noticed during a long poll interval
+
+    def __init__(self):
+        self.requested = False
+
+    def set(self, *_):
+        """Ask the loop to stop (usable as a signal handler)."""
+        self.requested = True
+
+    def is_set(self):
+        return self.requested
+
+    def wait(self, seconds):
+        """Sleep up to `seconds`, waking early when a stop is requested."""
+        deadline = time.monotonic() + seconds
+        while not self.requested and time.monotonic() < deadline:
+            time.sleep(min(self.SLICE, max(0.0, deadline - time.monotonic())))
+
+
 def stop_on_signals(stop):
-    """Ctrl-C and SIGTERM ask the loop to stop after the poll under way (checkpoint written)."""
+    """Ctrl-C and SIGTERM set the stop request."""
     for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, lambda *_: stop.set())
+        signal.signal(number, stop.set)
 
 
 def follow(follower, poll_interval, once, stop):
@@ -95,7 +121,7 @@ def stream_command(path, asset, poll_interval, from_start, once, alarm_k, alarm_
         path, asset, active_models(), audit_sink(), current_app.config["LOG_DIR"],
         stream_principal(), policy, from_end=not from_start, max_lines=max_lines,
         settle_seconds=0 if once else poll_interval)
-    stop = threading.Event()
+    stop = StopRequest()
     stop_on_signals(stop)
     try:
         follower.start()

@@ -80,6 +80,7 @@ def labelled_readings(log_dir, audit_dir, asset=None):
     """
     import pandas as pd
 
+    # imported here: history_search imports monitoring_stats, which imports this module
     from webapp.history_search import request_rows
 
     latest = {}

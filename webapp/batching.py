@@ -26,6 +26,7 @@ from features.validation import SchemaError, check_columns, validate_frame
 from webapp.audit import neutralise_formula, utc_now_iso
 from webapp.csvfiles import sniff_separator
 from webapp.evaluation import metrics_from_counts
+from webapp.rejections import record_rejections
 from webapp.scoring import predict_and_audit, score_frame
 
 RESULT_COLUMNS = ("score", "threshold", "predicted_anomaly", "top_sensors", "asset",
@@ -327,7 +328,7 @@ class FileScorer:
     """Scores one file's chunks in order and writes results, error report and audit rows."""
 
     def __init__(self, loaded, sink, *, batch_id, channel, principal, columns,
-                 already_audited=0):
+                 already_audited=0, rejections_dir=None):
         self.loaded = loaded
         self.sink = sink
         self.batch_id = batch_id
@@ -338,6 +339,7 @@ class FileScorer:
         self.sensor_names = {sensor.name for sensor in self.sensors}
         self.model_columns = list(loaded.model.columns)
         self.already_audited = already_audited
+        self.rejections_dir = rejections_dir
         self.context = None
         self.outline = ScoreOutline()
         self.summary = BatchSummary(batch_id, loaded.asset, loaded.version,
@@ -354,6 +356,9 @@ class FileScorer:
             problems.append(RowProblem(int(chunk.lines[error.index]), error.field, error.code,
                                        error.message, value))
         problems.sort(key=lambda problem: problem.line)
+        if self.rejections_dir:
+            record_rejections(self.rejections_dir, self.channel, self.principal,
+                              self.loaded.asset, problems, request_id=self.batch_id)
         summary = self.summary
         summary.rows_read += len(chunk.table) + chunk.rejected_rows
         summary.rejected += int((~valid).sum()) + chunk.rejected_rows
@@ -424,20 +429,23 @@ class FileScorer:
 
 
 def score_file(binary, loaded, sink, *, batch_id, channel, principal, results_path,
-               errors_path, chunk_rows=DEFAULT_CHUNK_ROWS, progress=None, already_audited=0):
+               errors_path, chunk_rows=DEFAULT_CHUNK_ROWS, progress=None, already_audited=0,
+               rejections_dir=None):
     """Score a CSV file (binary stream) with one model version; returns a BatchSummary.
 
     Results and the error report are written next to their final paths and renamed into
     place at the end, so a reader never sees half a file. `progress(summary, bytes_read)` is
     called after each chunk. `already_audited` rows (from an interrupted run of the same
-    batch) are scored again for the results but not audited twice. Raises BatchFileError
+    batch) are scored again for the results but not audited twice. Rejected rows are also
+    counted for monitoring in `rejections_dir` (the log folder) when it is given. Raises BatchFileError
     when the file as a whole cannot be scored (nothing is scored then).
     """
     separator, columns = read_header(binary)
     sensors = sensors_from_records(loaded.manifest["features"])
     check_header(columns, sensors)
     scorer = FileScorer(loaded, sink, batch_id=batch_id, channel=channel, principal=principal,
-                        columns=columns, already_audited=already_audited)
+                        columns=columns, already_audited=already_audited,
+                        rejections_dir=rejections_dir)
     results_tmp, errors_tmp = results_path + ".tmp", errors_path + ".tmp"
     try:
         with open(results_tmp, "w", encoding="utf-8", newline="") as results_file, \
@@ -647,7 +655,8 @@ def save_upload(stream, path, block=1 << 20):
     return digest.hexdigest(), size
 
 
-def process_stored_batch(store, batch_id, loaded, sink, chunk_rows=DEFAULT_CHUNK_ROWS):
+def process_stored_batch(store, batch_id, loaded, sink, chunk_rows=DEFAULT_CHUNK_ROWS,
+                         rejections_dir=None):
     """Score the input saved in a batch folder, keeping status.json current; never raises.
 
     Runs in a background thread of the worker that received the upload; any worker can read
@@ -669,7 +678,8 @@ def process_stored_batch(store, batch_id, loaded, sink, chunk_rows=DEFAULT_CHUNK
                                  principal=meta["principal"],
                                  results_path=store.path(batch_id, "results.csv"),
                                  errors_path=store.path(batch_id, "errors.csv"),
-                                 chunk_rows=chunk_rows, progress=progress)
+                                 chunk_rows=chunk_rows, progress=progress,
+                                 rejections_dir=rejections_dir)
     except BatchFileError as error:
         store.set_status(batch_id, FAILED, code=error.code, params=error.params,
                          message=str(error))

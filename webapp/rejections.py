@@ -19,6 +19,18 @@ def rejection_path(log_dir, day):
     return os.path.join(log_dir, f"rejections-{day}.csv")
 
 
+def rejection_fields(problem):
+    """reading, field, code and message of a FieldError, a batch RowProblem or an API detail."""
+    if isinstance(problem, dict):  # the JSON API's error details
+        return {"reading": problem["index"], "field": problem["field"],
+                "code": problem.get("code", "invalid"), "message": problem["message"]}
+    if hasattr(problem, "line"):  # a batch file's rejected row: its line in the file
+        return {"reading": problem.line, "field": problem.column, "code": problem.code,
+                "message": problem.reason}
+    return {"reading": problem.index, "field": problem.field, "code": problem.code,
+            "message": problem.message}
+
+
 def record_rejections(log_dir, channel, principal, asset, errors, request_id=""):
     """Append one row per FieldError (index = reading or file line); returns rows written.
 
@@ -29,10 +41,10 @@ def record_rejections(log_dir, channel, principal, asset, errors, request_id="")
         return 0
     now = utc_now_iso()
     rows = [{"timestamp_utc": now, "request_id": request_id, "channel": channel,
-             "principal": principal, "asset": asset or "", "reading": error.index,
-             "field": error.field, "code": error.code, "message": error.message}
+             "principal": principal, "asset": asset or "", **rejection_fields(error)}
             for error in errors]
     try:
+        os.makedirs(log_dir, exist_ok=True)
         append_csv(rejection_path(log_dir, now[:10]), rows, REJECTION_COLUMNS)
     except OSError as exc:
         log.error("could not record %d rejected values: %s", len(rows), exc)

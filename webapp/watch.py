@@ -59,7 +59,7 @@ class WatchFolder:
     """One watch folder and the services it scores with."""
 
     def __init__(self, root, models, sink, *, audit_dir, principal, chunk_rows,
-                 settle_seconds=2.0):
+                 settle_seconds=2.0, rejections_dir=None):
         self.root = os.path.abspath(root)
         self.models = models
         self.sink = sink
@@ -67,6 +67,7 @@ class WatchFolder:
         self.principal = principal
         self.chunk_rows = chunk_rows
         self.settle_seconds = settle_seconds
+        self.rejections_dir = rejections_dir
         self._lock_fd = None
         self._last_look = {}
 
@@ -201,7 +202,8 @@ class WatchFolder:
                                  principal=self.principal,
                                  results_path=os.path.join(results, f"{stem}.results.csv"),
                                  errors_path=os.path.join(results, f"{stem}.errors.csv"),
-                                 chunk_rows=self.chunk_rows, already_audited=already)
+                                 chunk_rows=self.chunk_rows, already_audited=already,
+                                 rejections_dir=self.rejections_dir)
         record = {key: value for key, value in summary.as_dict().items()
                   if key not in ("outline", "first_anomalies", "first_problems")}
         write_json_atomic(os.path.join(results, f"{stem}.summary.json"), {

@@ -16,6 +16,7 @@ from features.validation import validate_reading
 from webapp.api import ApiError, api_key_required, bp
 from webapp.api.openapi import add_paths, add_schemas, error_responses, json_response
 from webapp.extensions import active_models, audit_sink, registry
+from webapp.rejections import record_rejections
 from webapp.scoring import predict_and_audit
 
 BODY_FIELDS = ("asset", "readings")
@@ -169,6 +170,8 @@ def validated_frame(readings, loaded):
         timestamps.append(timestamp)
         errors.extend(reading_problems)
     if errors:
+        record_rejections(current_app.config["LOG_DIR"], "api", g.api_key.principal,
+                          loaded.asset, errors, request_id=g.request_id)
         invalid = len({error["index"] for error in errors})
         raise ApiError(422, f"{invalid} of {len(readings)} readings have invalid values; "
                             "nothing was scored", errors)

@@ -66,7 +66,8 @@ def score_one_file(input_path, asset, version, out_path):
             summary = score_file(binary, loaded, audit_sink(), batch_id=batch_id, channel="cli",
                                  principal=cli_principal(), results_path=out_path,
                                  errors_path=errors_path,
-                                 chunk_rows=current_app.config["BATCH_CHUNK_ROWS"])
+                                 chunk_rows=current_app.config["BATCH_CHUNK_ROWS"],
+                                 rejections_dir=current_app.config["LOG_DIR"])
     except (BatchFileError, AuditError, OSError) as error:
         fail(f"{input_path}: {error}")
     click.echo(summary.line(), err=True)
@@ -86,7 +87,8 @@ def watch_folder(watch_dir, once, poll):
     watcher = WatchFolder(watch_dir, active_models(), audit_sink(),
                           audit_dir=config["AUDIT_DIR"], principal=cli_principal(),
                           chunk_rows=config["BATCH_CHUNK_ROWS"],
-                          settle_seconds=min(poll or 2.0, 2.0))
+                          settle_seconds=min(poll or 2.0, 2.0),
+                          rejections_dir=config["LOG_DIR"])
     try:
         watcher.prepare(registry().assets())
     except WatchBusy as error:

@@ -139,7 +139,8 @@ def start_batch(asset, storage):
     store.update_meta(batch_id, sha256=sha256, size=size)
     threading.Thread(target=process_stored_batch, name=f"batch-{batch_id}", daemon=True,
                      args=(store, batch_id, loaded, audit_sink(),
-                           current_app.config["BATCH_CHUNK_ROWS"])).start()
+                           current_app.config["BATCH_CHUNK_ROWS"],
+                           current_app.config["LOG_DIR"])).start()
     return batch_id
 
 

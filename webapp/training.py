@@ -99,6 +99,16 @@ def evaluate_holdout(model, holdout):
     return confusion_metrics(labelled[LABEL_COLUMN].to_numpy(), scores.anomaly)
 
 
+def threshold_method(settings):
+    """How the thresholds were calibrated, in words an auditor can check against the code."""
+    return (f"sequence: {settings['threshold_factor']:g} x the quantile "
+            f"{settings['threshold_quantile']:g} of the calibration scores (trailing windows "
+            f"{settings['input_window']} / hold {settings.get('hold_window', 1)}, warm-up "
+            f"readings left out); single reading: {settings['single_threshold_factor']:g} x the "
+            f"quantile {settings['single_threshold_quantile']:g} of the unsmoothed calibration "
+            "scores")
+
+
 def build_manifest(path, frame, train, model, warnings, metrics, created_by):
     """Everything an auditor needs to know about how a version was made."""
     with open(path, "rb") as handle:
@@ -111,8 +121,8 @@ def build_manifest(path, frame, train, model, warnings, metrics, created_by):
                           "rows_in_file": len(frame), "rows_used": len(train)},
         "detector": DETECTOR_NAME, "settings": model.settings,
         "features": schema_as_records(), "threshold": model.threshold,
-        "threshold_method": (f"quantile {model.settings['threshold_quantile']} of the "
-                             "calibration scores on the training readings"),
+        "single_threshold": model.single_threshold,
+        "threshold_method": threshold_method(model.settings),
         "training_stats": sensor_statistics(train), "calibration_warnings": warnings,
         "evaluation": metrics,
     }

@@ -21,7 +21,7 @@ import pandas as pd
 from features.schema import LABEL_COLUMN, is_valid_asset_name
 from features.validation import SchemaError
 from webapp.audit import utc_now_iso
-from webapp.evaluation import confusion_metrics
+from webapp.evaluation import evaluate_model
 from webapp.lifecycle import ACTIVATE, TRAIN
 from webapp.training import TrainingError, load_training_frame, train_version
 
@@ -218,8 +218,8 @@ def compare_on_labelled(registry, asset, candidate, path, active=None):
     sides = {}
     for side, version in (("candidate", candidate), ("active", active)):
         model = registry.load(asset, version).model
-        verdicts = model.score(frame[list(model.columns)]).anomaly
-        sides[side] = {"version": version, **confusion_metrics(actual, verdicts)}
+        metrics, _ = evaluate_model(model, frame[list(model.columns)], actual)
+        sides[side] = {"version": version, **metrics}
     return {"kind": "labelled", "file_name": os.path.basename(path), "rows": len(frame),
             "anomalous_rows": int(actual.sum()), "computed_at": utc_now_iso(), **sides}
 

@@ -96,7 +96,7 @@ def capture(url, browser):
     page.fill("input[name='Pressure']", "9.5")  # a pressure far from normal operation
     page.click("#reading-form button[type=submit]")
     page.wait_for_selector("#verdict")
-    shoot(page, "stage1-form-verdict")
+    shoot(page, "stage2-form-verdict")
     context.close()
 
     admin_context, admin = new_page(browser, url, "admin")

@@ -27,10 +27,10 @@ LABELLED_FILE = os.path.join(ROOT, "data", "skab", "valve1", "1.csv")
 DRIFTED_FILE = os.path.join(ROOT, "data", "skab", "other", "1.csv")
 PASSWORD = "capture-password-1"
 WIDTH, MAX_HEIGHT = 1280, 1400
-# Document coordinates of the section (card) holding the element a selector names.
-REGION_TOP = ("s => document.querySelector(s).closest('section, figure').getBoundingClientRect().top"
+# Document coordinates of the card (section) holding the element a selector names.
+REGION_TOP = ("s => document.querySelector(s).closest('section').getBoundingClientRect().top"
               " + window.scrollY")
-REGION_BOTTOM = ("s => document.querySelector(s).closest('section, figure').getBoundingClientRect()"
+REGION_BOTTOM = ("s => document.querySelector(s).closest('section').getBoundingClientRect()"
                  ".bottom + window.scrollY")
 
 
@@ -54,8 +54,8 @@ def shoot(page, name, first=None, last=None):
     """
     top, bottom = 0, page.evaluate("document.documentElement.scrollHeight")
     if first:
-        top = page.evaluate(REGION_TOP, first) - 16
-        bottom = page.evaluate(REGION_BOTTOM, last or first) + 16
+        top = page.evaluate(REGION_TOP, first) - 8
+        bottom = page.evaluate(REGION_BOTTOM, last or first) + 8
     height = min(bottom - top, MAX_HEIGHT)
     path = os.path.join(OUT, f"{name}.png")
     page.screenshot(path=path, full_page=True,

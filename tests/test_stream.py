@@ -446,9 +446,14 @@ def test_sigterm_stops_cleanly_with_a_checkpoint_and_a_summary(paths, tmp_path):
     process = subprocess.Popen(stream_command(sensor_file, "--poll-interval", "600"),
                                env=flask_env(paths), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    wait_for_audit_rows(paths, 5, process)
-    process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=60)
+    try:
+        wait_for_audit_rows(paths, 5, process)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:  # a failed test must not leave a follower behind
+            process.kill()
+            process.communicate()
     assert process.returncode == 0, err
     assert "5 lines read, 5 scored, 0 rejected" in out
     checkpoint = os.path.join(stream_dir(paths["LOG_DIR"], stream_id(sensor_file, "pump-1")),

@@ -45,3 +45,26 @@ def test_batch_rejections_are_counted_with_their_file_line(paths, tmp_path):
     rows = rejection_rows(paths["LOG_DIR"])
     assert [(r["channel"], r["reading"], r["field"], r["request_id"]) for r in rows] == [
         ("batch", "5", "Current", "b1")]
+
+
+def test_stream_rejections_are_counted_with_their_file_line(paths, tmp_path):
+    from tests.test_stream import HEADER, append, drain, make_follower, normal_lines
+    sensor_file = tmp_path / "pump.csv"
+    lines = normal_lines(4)
+    lines[2] = lines[2].replace(lines[2].split(";")[3], "broken", 1)
+    append(sensor_file, HEADER + "".join(lines))
+    follower = make_follower(paths, sensor_file)
+    drain(follower)
+    rows = rejection_rows(paths["LOG_DIR"])
+    assert [(r["channel"], r["reading"], r["field"]) for r in rows] == [
+        ("stream", "4", "Current")]
+    assert rows[0]["principal"] == "stream:tests"
+
+
+def test_alarms_page_links_each_alarm_to_its_feedback_form(client, login, paths):
+    from tests.test_alarms import write_alarm
+    write_alarm(paths["LOG_DIR"], "pump-1-abc-17", "pump-1", "2026-01-01T10:00:00.000Z")
+    login("operator")
+    page = client.get("/alarms").get_data(as_text=True)
+    assert 'href="/history/alarm/pump-1-abc-17"' in page
+    assert client.get("/history/alarm/pump-1-abc-17").status_code == 200

@@ -20,7 +20,10 @@ def rejection_path(log_dir, day):
 
 
 def rejection_fields(problem):
-    """reading, field, code and message of a FieldError, a batch RowProblem or an API detail."""
+    """reading, field, code and message of a FieldError, a batch RowProblem, an API detail
+    or a stream's rejected-line tuple."""
+    if isinstance(problem, tuple):  # a stream's rejected line: (line, field, code, message)
+        return dict(zip(("reading", "field", "code", "message"), problem, strict=True))
     if isinstance(problem, dict):  # the JSON API's error details
         return {"reading": problem["index"], "field": problem["field"],
                 "code": problem.get("code", "invalid"), "message": problem["message"]}

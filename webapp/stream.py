@@ -33,6 +33,7 @@ from features.validation import validate_frame
 from webapp.alarms import AlarmLog, AlarmPolicy, AlarmTracker, Verdict, alarm_log_path
 from webapp.audit import append_csv, utc_now_iso
 from webapp.csvfiles import sniff_separator
+from webapp.rejections import record_rejections
 from webapp.scoring import predict_and_audit
 
 log = logging.getLogger("vigie.stream")
@@ -537,6 +538,8 @@ class StreamFollower:
             {"logged_at": now, "segment": number, "file": self.segment.path if self.segment else
              self.path, "line": line, "field": name, "code": code, "message": message}
             for line, name, code, message in new], ERROR_COLUMNS)
+        record_rejections(self.log_dir, "stream", self.principal, self.asset, new,
+                          request_id=self.sid)
         self.logged_error_lines.update(e[0] for e in new)
         self.totals.rejected += len({e[0] for e in new})
         for line, _, _, message in new:

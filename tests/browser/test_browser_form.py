@@ -4,6 +4,8 @@ import csv
 import glob
 import os
 
+from playwright.sync_api import expect
+
 from tests.browser.conftest import screenshot
 
 
@@ -30,7 +32,7 @@ def test_score_a_reading_in_french_then_in_english(page, server, login_as):
     assert verdict in ("Comportement normal", "Comportement anormal détecté")
     request_id = page.locator("#request-id").inner_text()
     assert request_id in audit_request_ids(server["LOG_DIR"])
-    assert page.locator("#contributions tbody tr").count() == 8
+    expect(page.locator("#contributions tbody tr")).to_have_count(8)
     screenshot(page, "predict-fr")
 
     page.click("a[lang=en]")
@@ -49,5 +51,5 @@ def test_invalid_value_is_shown_next_to_its_field(page, server, login_as):
     page.fill("input[name='Current']", "abc")
     page.click("#reading-form button[type=submit]")
     assert page.locator("#Current-error").is_visible()
-    assert page.locator("#verdict").count() == 0
+    expect(page.locator("#verdict")).to_have_count(0)
     screenshot(page, "predict-invalid")

@@ -4,6 +4,8 @@ import csv
 import glob
 import os
 
+from playwright.sync_api import expect
+
 from tests.browser.conftest import screenshot
 from tests.servers import ROOT
 
@@ -40,8 +42,8 @@ def test_train_compare_activate_and_roll_back(page, server, login_as):
     page.click("a[lang=en]")
     score_example(page, server)  # an audited reading for the window comparison
     page.click("nav a[href='/admin/models/']")
-    assert page.locator("#row-pump-1-v1 .badge-active").count() == 1
-    assert page.locator("form[action$='/activate']").count() == 0  # analysts do not switch
+    expect(page.locator("#row-pump-1-v1 .badge-active")).to_have_count(1)
+    expect(page.locator("form[action$='/activate']")).to_have_count(0)  # analysts do not switch
     page.click("text=Train a candidate")
     page.fill("#asset", "pump-1")
     page.set_input_files("#normal_file", SKAB_FILE)
@@ -53,10 +55,10 @@ def test_train_compare_activate_and_roll_back(page, server, login_as):
     assert "is trained" in page.locator("#job-result").inner_text()
     screenshot(page, "models-job-done-en")
     page.click("text=Compare v2 with the active version")
-    assert page.locator("#labelled table.metrics tbody tr").count() == 2
+    expect(page.locator("#labelled table.metrics tbody tr")).to_have_count(2)
     page.select_option("#hours", "24")
     page.click("#audited button[type=submit]")
-    assert page.locator("#agreement").count() == 1
+    expect(page.locator("#agreement")).to_have_count(1)
     screenshot(page, "models-candidate-en")
     sign_out(page)
 
@@ -64,13 +66,13 @@ def test_train_compare_activate_and_roll_back(page, server, login_as):
     page.goto(server["url"] + "/admin/models/pump-1/versions/v2")
     page.fill("section form[action$='/activate'] input[name=reason]", "valve retrofit done")
     page.click("section form[action$='/activate'] button")
-    assert page.locator("#row-pump-1-v2 .badge-active").count() == 1
+    expect(page.locator("#row-pump-1-v2 .badge-active")).to_have_count(1)
     assert score_example(page, server)
     assert audit_versions(server["LOG_DIR"])[-1] == "v2"
     page.goto(server["url"] + "/admin/models/")
     page.fill("#rollback-pump-1 input[name=reason]", "too many alarms")
     page.click("#rollback-pump-1 button")
-    assert page.locator("#row-pump-1-v1 .badge-active").count() == 1
+    expect(page.locator("#row-pump-1-v1 .badge-active")).to_have_count(1)
     assert "too many alarms" in page.locator("#history").inner_text()
     screenshot(page, "models-index-en")
     score_example(page, server)

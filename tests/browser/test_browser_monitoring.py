@@ -3,6 +3,7 @@
 import os
 
 from features.schema import SENSOR_COLUMNS
+from playwright.sync_api import expect
 from tests.browser.conftest import screenshot
 from tests.servers import ROOT
 from webapp.audit import CsvAuditSink
@@ -36,7 +37,7 @@ def test_analyst_sees_drift_and_answers_who_predicted_what(page, server, login_a
     assert page.locator("#drift-pump-1 tr.drift-drift").count() >= 3
     for chart in ("chart-volume", "chart-latency", "chart-anomaly-rate", "chart-scores"):
         assert page.evaluate(f"Chart.getChart(document.getElementById('{chart}')) !== undefined")
-    assert page.locator("#overall-status.status-alert").count() == 1
+    expect(page.locator("#overall-status.status-alert")).to_have_count(1)
     screenshot(page, "monitoring-drift-fr")
     assert errors == []
 

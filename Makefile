@@ -57,7 +57,7 @@ evaluate: install ## Detection quality on the labelled SKAB files (F1 / FAR / MA
 	$(FLASK) evaluate --data data/skab --normal-rows 400
 
 lint: install-dev ## Check the code with ruff
-	$(BIN)/ruff check webapp features tests
+	$(BIN)/ruff check webapp features tests docs
 
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""Real gunicorn servers for browser, load and fault tests: 127.0.0.1, a free port, stopped after."""
+"""Real gunicorn servers for browser, load and fault tests: 127.0.0.1, free port, stopped after."""
 
 import contextlib
 import os

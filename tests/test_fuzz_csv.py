@@ -1,4 +1,4 @@
-"""Hostile CSV files: random cells, formulas, huge numbers, junk bytes — never a crash or a lost row."""
+"""Hostile CSV files: random cells, formulas, huge numbers, junk bytes; no crash, no lost row."""
 
 import csv
 import io

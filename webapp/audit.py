@@ -67,7 +67,8 @@ def append_csv(path, rows, columns):
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         if os.fstat(fd).st_size == 0:
-            body = render_rows([dict(zip(columns, columns))], columns).encode("utf-8") + body
+            header = render_rows([dict(zip(columns, columns, strict=True))], columns)
+            body = header.encode("utf-8") + body
         written = os.write(fd, body)
         if written != len(body):
             # A short write leaves a partial line; cut it off so the file still parses.

@@ -437,8 +437,8 @@ def score_file(binary, loaded, sink, *, batch_id, channel, principal, results_pa
     place at the end, so a reader never sees half a file. `progress(summary, bytes_read)` is
     called after each chunk. `already_audited` rows (from an interrupted run of the same
     batch) are scored again for the results but not audited twice. Rejected rows are also
-    counted for monitoring in `rejections_dir` (the log folder) when it is given. Raises BatchFileError
-    when the file as a whole cannot be scored (nothing is scored then).
+    counted for monitoring in `rejections_dir` (the log folder) when it is given. Raises
+    BatchFileError when the file as a whole cannot be scored (nothing is scored then).
     """
     separator, columns = read_header(binary)
     sensors = sensors_from_records(loaded.manifest["features"])

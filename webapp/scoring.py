@@ -77,7 +77,7 @@ def inputs_json(frame, columns):
     keys = [json.dumps(column) + ":" for column in columns]
     cells = [[key + repr(value) for value in frame[column].tolist()]
              for key, column in zip(keys, columns, strict=True)]
-    return ["{" + ",".join(parts) + "}" for parts in zip(*cells)]
+    return ["{" + ",".join(parts) + "}" for parts in zip(*cells, strict=True)]
 
 
 def audit_rows(loaded, frame, results, *, channel, principal, request_id, latency_ms,
@@ -95,7 +95,7 @@ def audit_rows(loaded, frame, results, *, channel, principal, request_id, latenc
         "score": round(result.score, 6), "threshold": round(result.threshold, 6),
         "anomaly": result.anomaly, "top_sensors": ";".join(result.top_sensors),
         "latency_ms": latency_ms, "app_version": APP_VERSION,
-    } for inputs, result, timestamp in zip(records, results, timestamps)]
+    } for inputs, result, timestamp in zip(records, results, timestamps, strict=True)]
 
 
 def predict_and_audit(loaded, frame, sink, *, channel, principal, request_id=None,

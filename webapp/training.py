@@ -49,7 +49,8 @@ def sensor_statistics(frame):
         values = frame[column].to_numpy(dtype=float)
         counts, edges = np.histogram(values, bins=HISTOGRAM_BINS)
         stats[column] = {
-            "mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            "mean": float(values.mean()),
+            "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
             "min": float(values.min()), "max": float(values.max()),
             "quantiles": {str(q): float(np.quantile(values, q)) for q in QUANTILES},
             "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},

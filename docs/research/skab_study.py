@@ -175,7 +175,7 @@ def detect(contributions, settings):
 def grid_settings():
     """All settings of the grid, as dicts."""
     keys = list(GRID)
-    return [dict(zip(keys, values)) for values in itertools.product(*GRID.values())]
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*GRID.values())]
 
 
 def grid_counts(files, settings_list):
@@ -268,14 +268,15 @@ def main():
     }
     summary = []
     for label, flags_of in baselines.items():
-        counts = np.array([confusion(flags_of(X), y) for (_, X, _), y in zip(files, test_labels)])
+        counts = np.array([confusion(flags_of(X), y)
+                           for (_, X, _), y in zip(files, test_labels, strict=True)])
         print_table(label, per_file_table(names, counts))
         summary.append((label, counts))
 
     plain = {"input_window": 1, "variance": 0.95, "trim_fraction": 0.0, "score_window": 1,
              "threshold_quantile": 0.99, "threshold_factor": 1.0}
     counts = np.array([confusion(detect(raw_contributions(X, 1, 0.95, 0.0), plain)[2], y)
-                       for (_, X, _), y in zip(files, test_labels)])
+                       for (_, X, _), y in zip(files, test_labels, strict=True)])
     summary.append(("robust-scaled PCA T2+Q, no windows, no trimming, q99 threshold", counts))
 
     settings_list = grid_settings()
@@ -298,7 +299,7 @@ def main():
     final = final_choice(counts, folds, chosen)
     print(f"\n== final settings (chosen in {Counter(chosen)[final]} of {N_FOLDS} folds): "
           f"{describe(settings_list[final])}")
-    print_table("final detector on all 25 files (settings chosen on the folds, so partly in-sample)",
+    print_table("final detector on all 25 files (settings chosen on the folds, partly in-sample)",
                 per_file_table(names, counts[final]))
     summary.append(("final detector, all files", counts[final]))
 

@@ -3,7 +3,7 @@
 import pytest
 
 from tests.conftest import PASSWORDS, csrf_token
-from webapp import create_app, login_throttle
+from webapp import create_app, login_throttle, users
 
 
 def attempt(client, username, password, address="10.0.0.1"):
@@ -71,8 +71,6 @@ def test_a_refused_attempt_does_not_extend_the_lock(app, client):
     fail_times(client, 5)
     for _ in range(3):
         assert attempt(client, "operator", "wrong-password").status_code == 429
-    database = app.config["DATABASE"]
-    connection = login_throttle.connect(database)
-    count = connection.execute("SELECT COUNT(*) FROM login_failures").fetchone()[0]
-    connection.close()
+    with users.database(app.config["DATABASE"]) as connection:
+        count = connection.execute("SELECT COUNT(*) FROM login_failures").fetchone()[0]
     assert count == 5

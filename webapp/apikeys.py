@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from webapp.audit import utc_now_iso
-from webapp.users import ROLE_RANK, ROLES, connect
+from webapp.users import ROLE_RANK, ROLES, create_tables, database
 
 KEY_PREFIX = "vg_"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -69,11 +69,8 @@ def hash_key(key):
 
 
 def init_db(path):
-    connection = connect(path)
-    try:
-        connection.executescript(SCHEMA)
-    finally:
-        connection.close()
+    """Create the api_keys table if it does not exist yet."""
+    create_tables(path, SCHEMA)
 
 
 def _record(row):
@@ -88,49 +85,37 @@ def create_key(path, name, role, created_by):
     if role not in ROLES:
         raise ApiKeyError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    connection = connect(path)
     try:
-        with connection:
+        with database(path) as connection, connection:
             connection.execute(
                 "INSERT INTO api_keys (name, role, key_hash, key_prefix, created_at, created_by)"
                 " VALUES (?,?,?,?,?,?)",
                 (name, role, hash_key(key), key[:len(KEY_PREFIX) + 4], utc_now_iso(), created_by))
     except sqlite3.IntegrityError:
         raise ApiKeyError(f"a key named {name!r} already exists") from None
-    finally:
-        connection.close()
     return get_key(path, name), key
 
 
 def get_key(path, name):
     """The record of the key called `name`, or None."""
-    connection = connect(path)
-    try:
+    with database(path) as connection:
         row = connection.execute("SELECT * FROM api_keys WHERE name = ?", (name,)).fetchone()
-    finally:
-        connection.close()
     return _record(row) if row else None
 
 
 def list_keys(path):
     """Every key's record, by name."""
-    connection = connect(path)
-    try:
+    with database(path) as connection:
         return [_record(r) for r in connection.execute("SELECT * FROM api_keys ORDER BY name")]
-    finally:
-        connection.close()
 
 
 def revoke_key(path, name):
     """Revoke a key for good; raise ApiKeyError if there is no such active key."""
-    connection = connect(path)
-    try:
+    with database(path) as connection:
         with connection:
             changed = connection.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
                 (utc_now_iso(), name)).rowcount
-    finally:
-        connection.close()
     if not changed:
         raise ApiKeyError(f"no active key named {name!r}")
 
@@ -139,8 +124,7 @@ def authenticate_key(path, key):
     """The record of a valid key, None for an unknown one; RevokedKey for a revoked one."""
     if not key:
         return None
-    connection = connect(path)
-    try:
+    with database(path) as connection:
         row = connection.execute("SELECT * FROM api_keys WHERE key_hash = ?",
                                  (hash_key(key),)).fetchone()
         if row is None:
@@ -148,8 +132,6 @@ def authenticate_key(path, key):
         if row["revoked_at"]:
             raise RevokedKey(row["name"])
         _touch(connection, row)
-    finally:
-        connection.close()
     return _record(row)
 
 

@@ -8,7 +8,7 @@ name and of that address.
 import time
 from dataclasses import dataclass
 
-from webapp.users import connect
+from webapp.users import create_tables, database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS login_failures (
@@ -34,11 +34,7 @@ class Policy:
 
 def init_db(path):
     """Create the table if it does not exist yet."""
-    connection = connect(path)
-    try:
-        connection.executescript(SCHEMA)
-    finally:
-        connection.close()
+    create_tables(path, SCHEMA)
 
 
 def _key(username):
@@ -49,13 +45,10 @@ def retry_after(path, username, address, policy, now=None):
     """Seconds until a login for this name from this address may be tried; 0 if now."""
     now = time.time() if now is None else now
     since = now - policy.window
-    connection = connect(path)
-    try:
+    with database(path) as connection:
         waits = [_wait(connection, column, value, limit, since, policy.window, now)
                  for column, value, limit in (("username", _key(username), policy.per_user),
                                               ("address", address or "", policy.per_address))]
-    finally:
-        connection.close()
     return max(waits)
 
 
@@ -70,27 +63,21 @@ def _wait(connection, column, value, limit, since, window, now):
 def record_failure(path, username, address, policy, now=None):
     """Count one failed login, and forget failures older than the window."""
     now = time.time() if now is None else now
-    connection = connect(path)
-    try:
+    with database(path) as connection:
         with connection:
             connection.execute("DELETE FROM login_failures WHERE failed_at <= ?",
                                (now - policy.window,))
             connection.execute(
                 "INSERT INTO login_failures (username, address, failed_at) VALUES (?,?,?)",
                 (_key(username), address or "", now))
-    finally:
-        connection.close()
 
 
 def clear(path, username, address):
     """Forget the failures of this user name and of this address (after a good login)."""
-    connection = connect(path)
-    try:
+    with database(path) as connection:
         with connection:
             connection.execute("DELETE FROM login_failures WHERE username = ? OR address = ?",
                                (_key(username), address or ""))
-    finally:
-        connection.close()
 
 
 def policy_from_config(config):

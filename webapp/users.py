@@ -1,5 +1,6 @@
 """Users and roles in the embedded SQLite database (instance/vigie.db)."""
 
+import contextlib
 import os
 import re
 import secrets
@@ -76,13 +77,25 @@ def connect(path):
     return connection
 
 
-def init_db(path):
-    """Create the tables if they do not exist yet."""
+@contextlib.contextmanager
+def database(path):
+    """A connection closed after use (sqlite3's own `with` commits but does not close)."""
     connection = connect(path)
     try:
-        connection.executescript(SCHEMA)
+        yield connection
     finally:
         connection.close()
+
+
+def create_tables(path, schema):
+    """Run a CREATE TABLE IF NOT EXISTS script on the database at `path`."""
+    with database(path) as connection:
+        connection.executescript(schema)
+
+
+def init_db(path):
+    """Create the tables if they do not exist yet."""
+    create_tables(path, SCHEMA)
 
 
 def _user(row):
@@ -102,25 +115,19 @@ def check_new_user(username, password, role):
 def create_user(path, username, password, role):
     """Add a user with a hashed password; raise UserError if the name is taken."""
     check_new_user(username, password, role)
-    connection = connect(path)
     try:
-        with connection:
+        with database(path) as connection, connection:
             connection.execute(
                 "INSERT INTO users (username, password_hash, role, created_at) VALUES (?,?,?,?)",
                 (username, generate_password_hash(password), role, utc_now_iso()))
     except sqlite3.IntegrityError:
         raise UserError(f"a user named {username!r} already exists") from None
-    finally:
-        connection.close()
     return get_user_by_name(path, username)
 
 
 def _fetch_one(path, query, params):
-    connection = connect(path)
-    try:
+    with database(path) as connection:
         return connection.execute(query, params).fetchone()
-    finally:
-        connection.close()
 
 
 def get_user(path, user_id):
@@ -147,11 +154,8 @@ def authenticate(path, username, password):
 
 def list_users(path):
     """Every user, by name."""
-    connection = connect(path)
-    try:
+    with database(path) as connection:
         return [_user(row) for row in connection.execute("SELECT * FROM users ORDER BY username")]
-    finally:
-        connection.close()
 
 
 def _other_active_admins(connection, username):
@@ -162,8 +166,7 @@ def _other_active_admins(connection, username):
 
 def _change(path, username, column, value):
     """Set one column of a user, refusing a change that would leave no active admin."""
-    connection = connect(path)
-    try:
+    with database(path) as connection:
         with connection:
             # BEGIN IMMEDIATE: two admins demoting each other at once cannot both succeed.
             connection.execute("BEGIN IMMEDIATE")
@@ -177,8 +180,6 @@ def _change(path, username, column, value):
                 raise LastAdminError("this would leave no active admin")
             connection.execute(f"UPDATE users SET {column} = ? WHERE username = ?",
                                (value, username))
-    finally:
-        connection.close()
     return get_user_by_name(path, username)
 
 

@@ -92,7 +92,7 @@ def path_problem(token, sources):
     if "/" not in token and token not in TOP_LEVEL and not os.path.exists(
             os.path.join(ROOT, token)):
         # A bare file name (manifest.json): a file of the repository or a name the code writes.
-        found = glob.glob(os.path.join(ROOT, "**", token), recursive=True) or token in sources
+        found = token in sources or glob.glob(os.path.join(ROOT, "**", token), recursive=True)
         return None if found else f"{token}: no such file, and the code never names it"
     matches = glob.glob(os.path.join(ROOT, token.rstrip("/")))
     return None if matches else f"{token}: no such path in the repository"

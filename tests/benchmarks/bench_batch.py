@@ -6,57 +6,20 @@ and error report written, one audit write per chunk (audit on), as `flask score`
 The batch path runs in a fresh process so that its peak memory is its own.
 """
 
-import json
 import os
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pandas as pd
 
 from features.schema import SENSOR_COLUMNS
+from tests.batch_probe import run_probe
 from webapp.registry import ModelRegistry
 from webapp.training import train_version
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAINING_CSV = os.path.join(ROOT, "data", "anomaly-free.csv")
 ROWS = 1_000_000
-
-BATCH_PROBE = """
-import json, resource, sys, time
-from webapp.audit import CsvAuditSink
-from webapp.batching import DEFAULT_CHUNK_ROWS, score_file
-from webapp.registry import ModelRegistry
-
-store, source, out, audit, warm = sys.argv[1:6]
-loaded = ModelRegistry(store).load_active("pump-1")
-
-
-def peak_mb():
-    # VmHWM, not ru_maxrss: ru_maxrss keeps the parent's peak across fork and exec.
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def run(path, batch_id, sink_dir, results):
-    with open(path, "rb") as binary:
-        return score_file(binary, loaded, CsvAuditSink(sink_dir), batch_id=batch_id,
-                          channel="cli", principal="bench", results_path=results,
-                          errors_path=results + ".errors.csv")
-
-run(warm, "warm", audit + "-warm", out + ".warm")
-baseline = peak_mb()
-started = time.perf_counter()
-summary = run(source, "bench", audit, out)
-seconds = time.perf_counter() - started
-print(json.dumps({"seconds": seconds, "scored": summary.scored, "baseline_mb": baseline,
-                  "peak_mb": peak_mb(), "chunk_rows": DEFAULT_CHUNK_ROWS}))
-"""
-
 
 def write_rows(path, rows):
     """anomaly-free.csv repeated up to `rows` readings, as a ';' SKAB export."""
@@ -82,12 +45,9 @@ def in_process(loaded, path):
 
 
 def batch_path(store, path, workdir):
-    probe = subprocess.run(
-        [sys.executable, "-c", BATCH_PROBE, store, path, os.path.join(workdir, "results.csv"),
-         os.path.join(workdir, "audit"), os.path.join(ROOT, "tests", "data", "normal_400.csv")],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-        env={**os.environ, "PYTHONPATH": ROOT})
-    return json.loads(probe.stdout)
+    return run_probe(store, path, os.path.join(workdir, "results.csv"),
+                     os.path.join(workdir, "audit"),
+                     os.path.join(ROOT, "tests", "data", "normal_400.csv"))
 
 
 def run(workdir):

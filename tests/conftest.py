@@ -1,12 +1,16 @@
 """Shared fixtures: each test gets its own model store, log folder and instance folder."""
 
+import csv
+import glob
 import os
 import re
 import shutil
 
+import pandas as pd
 import pytest
 
 from webapp import create_app
+from webapp.audit import AUDIT_COLUMNS
 from webapp.registry import ModelRegistry
 from webapp.training import train_version
 from webapp.translations import compile_catalogues
@@ -58,6 +62,23 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+def read_audit(audit_dir):
+    """Every audit row in `audit_dir` (one dict per row), oldest day file first."""
+    rows = []
+    for path in sorted(glob.glob(os.path.join(audit_dir, "predictions-*.csv"))):
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows.extend(csv.DictReader(handle))
+    return rows
+
+
+def read_audit_table(audit_dir):
+    """Every audit row in `audit_dir` as a DataFrame of text cells (empty: the audit columns)."""
+    names = sorted(glob.glob(os.path.join(audit_dir, "predictions-*.csv")))
+    if not names:
+        return pd.DataFrame(columns=list(AUDIT_COLUMNS))
+    return pd.concat(pd.read_csv(name, dtype=str, keep_default_na=False) for name in names)
 
 
 def csrf_token(client, path="/login"):

@@ -1,7 +1,5 @@
 """The JSON API: predict, models/active and the OpenAPI document, with every error status."""
 
-import csv
-import glob
 import io
 import json
 import os
@@ -13,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.schema import SENSOR_COLUMNS
-from tests.conftest import NORMAL_CSV
+from tests.conftest import NORMAL_CSV, read_audit
 from webapp import apikeys
 from webapp.csvfiles import read_table
 from webapp.registry import ModelRegistry
@@ -46,11 +44,7 @@ def post(client, body, key, **kwargs):
 
 def audit_rows(app):
     """Every audit row written so far."""
-    rows = []
-    for path in sorted(glob.glob(os.path.join(app.config["AUDIT_DIR"], "*.csv"))):
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows.extend(csv.DictReader(handle))
-    return rows
+    return read_audit(app.config["AUDIT_DIR"])
 
 
 def assert_error(response, status, text):

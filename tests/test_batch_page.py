@@ -11,7 +11,7 @@ import time
 import pandas as pd
 import pytest
 
-from tests.conftest import NORMAL_CSV, PASSWORDS, csrf_token
+from tests.conftest import NORMAL_CSV, PASSWORDS, csrf_token, read_audit_table
 from webapp import users
 from webapp.batching import BatchStore
 
@@ -46,11 +46,7 @@ def upload_and_wait(client, content, **options):
 
 
 def audit_rows(app):
-    folder = app.config["AUDIT_DIR"]
-    names = sorted(glob.glob(os.path.join(folder, "predictions-*.csv")))
-    if not names:
-        return pd.DataFrame(columns=["batch_id", "channel"])
-    return pd.concat(pd.read_csv(name, dtype=str, keep_default_na=False) for name in names)
+    return read_audit_table(app.config["AUDIT_DIR"])
 
 
 def normal_text(rows=200):

@@ -1,7 +1,5 @@
 """The single-reading form: verdict, contributions, audit row, errors next to fields, languages."""
 
-import csv
-import glob
 import json
 import os
 import re
@@ -9,7 +7,7 @@ import re
 import pytest
 
 from features.schema import SENSOR_COLUMNS
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, read_audit
 from webapp.audit import AUDIT_COLUMNS
 
 NORMAL = {"Accelerometer1RMS": "0.2024", "Accelerometer2RMS": "0.2752", "Current": "2.17",
@@ -18,11 +16,7 @@ NORMAL = {"Accelerometer1RMS": "0.2024", "Accelerometer2RMS": "0.2752", "Current
 
 
 def audit_rows(paths):
-    rows = []
-    for path in sorted(glob.glob(os.path.join(paths["LOG_DIR"], "audit", "*.csv"))):
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows.extend(csv.DictReader(handle))
-    return rows
+    return read_audit(os.path.join(paths["LOG_DIR"], "audit"))
 
 
 def submit(client, values, asset="pump-1"):

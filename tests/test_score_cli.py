@@ -1,21 +1,17 @@
 """`flask --app webapp score INPUT.csv --asset NAME [--version vN] --out RESULTS.csv`."""
 
-import glob
 import os
 
 import pandas as pd
 import pytest
 
-from tests.conftest import NORMAL_CSV
+from tests.conftest import NORMAL_CSV, read_audit_table
 from webapp.registry import ModelRegistry
 from webapp.training import train_version
 
 
 def audit_rows(app):
-    names = sorted(glob.glob(os.path.join(app.config["AUDIT_DIR"], "predictions-*.csv")))
-    if not names:
-        return pd.DataFrame(columns=["batch_id", "channel", "model_version"])
-    return pd.concat(pd.read_csv(name, dtype=str, keep_default_na=False) for name in names)
+    return read_audit_table(app.config["AUDIT_DIR"])
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.conftest import NORMAL_CSV
+from tests.conftest import NORMAL_CSV, read_audit
 from webapp import apikeys
 from webapp.audit import CsvAuditSink
 from webapp.lifecycle import ModelLifecycle
@@ -32,11 +32,7 @@ def key(app):
 
 
 def audit_rows(app):
-    rows = []
-    for path in sorted(glob.glob(os.path.join(app.config["AUDIT_DIR"], "*.csv"))):
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows.extend(csv.DictReader(handle))
-    return rows
+    return read_audit(app.config["AUDIT_DIR"])
 
 
 def api_body(count=40):

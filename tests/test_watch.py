@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from tests.conftest import NORMAL_CSV
+from tests.conftest import NORMAL_CSV, read_audit_table
 from webapp.audit import CsvAuditSink
 from webapp.registry import ActiveModels, ModelRegistry
 from webapp.watch import WatchBusy, WatchFolder
@@ -19,10 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def audit_rows(audit_dir):
-    names = sorted(glob.glob(os.path.join(audit_dir, "predictions-*.csv")))
-    if not names:
-        return pd.DataFrame(columns=["batch_id", "channel"])
-    return pd.concat(pd.read_csv(name, dtype=str, keep_default_na=False) for name in names)
+    return read_audit_table(audit_dir)
 
 
 def complete_lines(audit_dir):

@@ -41,7 +41,8 @@ def requests_of(app):
 
 def test_every_route_is_in_the_role_table(app):
     endpoints = {endpoint for endpoint, _, _ in requests_of(app)}
-    assert endpoints - set(ROLE_TABLE) == set(), "add the new routes to ROLE_TABLE and docs/operations.md"
+    assert endpoints - set(ROLE_TABLE) == set(), (
+        "add the new routes to ROLE_TABLE and to docs/operations.md")
     assert set(ROLE_TABLE) - endpoints == set(), "ROLE_TABLE names routes that do not exist"
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Renders every Mermaid diagram of README.md and docs/*.md with mermaid-cli: a diagram that does not parse fails.
+# Renders every Mermaid diagram of README.md and docs/*.md with mermaid-cli: a diagram that does not
+# parse fails, and so does an edge drawn through a box other than its two ends (check_diagram_layout.py).
 # mermaid-cli is installed on demand from npm into .mermaid/ (git-ignored); Puppeteer drives
 # Debian's chromium instead of downloading a browser. Without npm the check is skipped, loudly.
 set -euo pipefail
@@ -50,4 +51,8 @@ if ((${#failed[@]})); then
     echo "docs-check: FAILED in ${failed[*]}" >&2
     exit 1
 fi
-echo "docs-check: $diagrams Mermaid diagrams in $documents documents rendered"
+if ! python3 docs/check_diagram_layout.py "$out"/*.svg >&2; then
+    echo "docs-check: FAILED: an edge runs through a box (lay the diagram out again)" >&2
+    exit 1
+fi
+echo "docs-check: $diagrams Mermaid diagrams in $documents documents rendered, no edge through a box"

@@ -50,7 +50,7 @@ test: install-dev browser-deps ## Run the whole test suite (browser tests includ
 test-load: install-dev ## Load and fault tests against gunicorn with 4 workers (about 2 minutes)
 	$(BIN)/pytest -q -s tests/load
 
-bench: install-dev ## Measure speed and memory (figures go in the README)
+bench: install-dev ## Measure speed and memory (figures go in docs/benchmarks.md)
 	$(BIN)/python -m tests.benchmarks.run
 
 evaluate: install ## Detection quality on the labelled SKAB files (F1 / FAR / MAR per file and pooled)
@@ -65,7 +65,7 @@ docs-check: browser-deps ## Render every Mermaid diagram of docs/ (mermaid-cli f
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mermaid
 
-# Container, release and deployment (scripts in .ci/; see README "Container and deployment").
+# Container, release and deployment (scripts in .ci/; see docs/operations.md).
 .PHONY: docker-build docker-test docker-publish ci release deploy deploy-rollback deploy-status \
 	deploy-test
 

@@ -28,7 +28,7 @@ EXTENSIONS = (".py", ".csv", ".html", ".md", ".json", ".txt", ".yml", ".sh", ".p
 TOP_LEVEL = {"Makefile", "Dockerfile"}
 # Runtime folders: created by the app or the tests, git-ignored; what they hold is checked
 # against the code. A first part in capitals (DIR/, DEPLOY_DIR/) is an argument or a setting.
-RUNTIME_ROOTS = ("logs", "instance", "model_store", "test-artifacts")
+RUNTIME_ROOTS = ("logs", "instance", "model_store", "test-artifacts", ".mermaid")
 SETTING = re.compile(r"[A-Z][A-Z_]*")
 SOURCE_GLOBS = ("webapp/**/*.py", "features/*.py", ".ci/*.sh", "Dockerfile",
                 "tests/benchmarks/*.py", "tests/browser/*.py")

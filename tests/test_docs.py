@@ -20,6 +20,8 @@ CODE_SPAN = re.compile(r"`([^`\n]+)`")
 NODE = re.compile(r'^\s*(?!subgraph)(\w+)[\[(]"([^"]*)"[\])](:::(\w+))?')
 ANY_LABEL = re.compile(r'[\[(|]"([^"]*)"[\])|]')
 IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
+HEADING = re.compile(r"^#+ (.+)$", re.M)
 # Documented placeholders: <asset>, <batch_id>, <stream id>, v<N>, YYYY-MM-DD.
 PLACEHOLDER = re.compile(r"<[^<>/]+>|YYYY-MM-DD")
 PATH_TOKEN = re.compile(r"[\w.*\-/]+")
@@ -195,6 +197,38 @@ def test_every_path_route_command_and_target_named_exists(document, app, runner)
     text = read(document)
     assert snippets(text), f"{document} names nothing the test could check"
     assert problems(text, app, runner) == []
+
+
+def anchors(text):
+    """The anchors GitHub gives the headings of a Markdown text (lower case, no punctuation)."""
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+            for heading in HEADING.findall(FENCE.sub("", text))}
+
+
+def link_problems(document, text=None):
+    """Links of `document` to a file that does not exist, or to a heading it does not have."""
+    found = []
+    for target in LINK.findall(FENCE.sub("", read(document) if text is None else text)):
+        if "://" in target:
+            continue
+        name, _, anchor = target.partition("#")
+        path = os.path.normpath(os.path.join(os.path.dirname(document), name)) if name else document
+        if not os.path.exists(os.path.join(ROOT, path)):
+            found.append(f"{target}: no such file")
+        elif anchor and path.endswith(".md") and anchor not in anchors(read(path)):
+            found.append(f"{target}: no such heading in {path}")
+    return found
+
+
+@pytest.mark.parametrize("document", DOCS)
+def test_every_link_leads_to_a_file_and_heading_that_exist(document):
+    assert link_problems(document) == []
+
+
+@pytest.mark.parametrize("wrong", ["[a](no-such.md)", "[a](guide.md#no-such-heading)",
+                                   "[a](#no-such-heading)", "[a](../no/such/file.py)"])
+def test_the_link_check_fails_on_a_wrong_link(wrong):
+    assert link_problems("docs/api.md", wrong), f"{wrong} was accepted"
 
 
 def test_the_record_has_four_stages_and_the_planned_several_hosts_stage():

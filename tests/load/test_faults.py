@@ -21,7 +21,7 @@ def predict_status(server):
 
 
 def today_audit_file(log_dir):
-    from webapp.services.audit import utc_now_iso
+    from webapp.services.storage import utc_now_iso
     return os.path.join(log_dir, "audit", f"predictions-{utc_now_iso()[:10]}.csv")
 
 

@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from webapp.services.audit import AUDIT_COLUMNS, AuditError, CsvAuditSink, neutralise_formula
+from webapp.services.audit import AUDIT_COLUMNS, AuditError, CsvAuditSink
+from webapp.services.storage import neutralise_formula
 
 
 def read_rows(path):

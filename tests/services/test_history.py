@@ -132,7 +132,7 @@ def test_empty_history_page(client, login):
 
 def test_search_stops_at_the_page_it_needs(history, monkeypatch):
     opened = []
-    import webapp.services.history as module
+    import webapp.services.audit as module
     original = module.read_bytes
     monkeypatch.setattr(module, "read_bytes", lambda path: opened.append(path) or original(path))
     search(history, HistoryFilter(), 1, 10)

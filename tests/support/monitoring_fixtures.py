@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 
 from features.schema import SENSOR_COLUMNS
-from webapp.services.audit import AUDIT_COLUMNS, render_rows
+from webapp.services.audit import audit_header, render_audit_rows
 
 
 def normal_pool(path):
@@ -58,8 +58,8 @@ def write_audit_day(audit_dir, day, rows):
     new = not os.path.exists(path)
     with open(path, "a", encoding="utf-8") as handle:
         if new:
-            handle.write(render_rows([dict(zip(AUDIT_COLUMNS, AUDIT_COLUMNS, strict=True))]))
-        handle.write(render_rows(rows))
+            handle.write(audit_header())
+        handle.write(render_audit_rows(rows))
     return path
 
 

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from webapp.services.audit import append_csv, utc_now_iso
+from webapp.services.storage import append_csv, utc_now_iso
 
 ALARM_LOG = "alarms.csv"
 ALARM_COLUMNS = (

@@ -7,7 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from webapp.services.audit import utc_now_iso
+from webapp.services.storage import utc_now_iso
 from webapp.services.users import ROLE_RANK, ROLES, create_tables, database
 
 KEY_PREFIX = "vg_"

@@ -4,8 +4,6 @@ A job's state lives in LOG_DIR/jobs/<id>.json, replaced atomically at each step,
 gunicorn worker can answer the progress poll, whichever worker runs the training.
 """
 
-import collections
-import csv
 import glob
 import json
 import logging
@@ -20,7 +18,8 @@ import pandas as pd
 
 from features.schema import LABEL_COLUMN, is_valid_asset_name
 from features.validation import SchemaError
-from webapp.services.audit import utc_now_iso
+from webapp.services.audit import asset_rows_since
+from webapp.services.storage import utc_now_iso, write_json_atomic
 from webapp.services.evaluation import evaluate_model
 from webapp.services.lifecycle import ACTIVATE, TRAIN
 from webapp.services.training import TrainingError, load_training_frame, train_version
@@ -63,10 +62,7 @@ def write_job(log_dir, job):
     """Replace a job's state file atomically (pollers never read half a file)."""
     path = _job_path(log_dir, job["id"])
     job = {**job, "updated_at": utc_now_iso()}
-    temporary = f"{path}.{uuid.uuid4().hex}.tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(job, handle, indent=1, sort_keys=True)
-    os.replace(temporary, path)
+    write_json_atomic(path, job, indent=1, sort_keys=True)
     return job
 
 
@@ -227,19 +223,7 @@ def compare_on_labelled(registry, asset, candidate, path, active=None):
 def audited_readings(audit_dir, asset, hours, now=None, limit=MAX_AUDITED_READINGS):
     """The asset's audited readings of the last `hours`, oldest first (at most `limit`)."""
     now = now or datetime.now(timezone.utc)
-    since = now - timedelta(hours=hours)
-    cutoff = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    rows = collections.deque(maxlen=limit)  # a month of audit never has to fit in memory
-    day = since.date()
-    while day <= now.date():
-        path = os.path.join(audit_dir, f"predictions-{day.isoformat()}.csv")
-        day += timedelta(days=1)
-        if not os.path.isfile(path):
-            continue
-        with open(path, encoding="utf-8", newline="") as handle:
-            rows.extend(row for row in csv.DictReader(handle)
-                        if row.get("asset") == asset and row.get("timestamp_utc", "") >= cutoff)
-    return list(rows)
+    return asset_rows_since(audit_dir, asset, now - timedelta(hours=hours), now, limit)
 
 
 def compare_on_audit(registry, asset, candidate, audit_dir, hours, active=None, now=None):

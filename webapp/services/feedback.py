@@ -9,7 +9,8 @@ prediction time, so precision per version and labelled readings need no search.
 import csv
 import os
 
-from webapp.services.audit import append_csv, utc_now_iso
+from webapp.services.audit import request_rows
+from webapp.services.storage import append_csv, utc_now_iso
 
 FEEDBACK_COLUMNS = ("timestamp_utc", "principal", "request_id", "reading", "alarm_id",
                     "verdict", "comment", "asset", "model_version", "prediction_time")
@@ -79,9 +80,6 @@ def labelled_readings(log_dir, audit_dir, asset=None):
     For evaluating a candidate version on what the plant actually saw.
     """
     import pandas as pd
-
-    # imported here: history_search imports monitoring_stats, which imports this module
-    from webapp.services.history import request_rows
 
     latest = {}
     for (request_id, reading), rows in feedback_by_reading(log_dir).items():

@@ -10,7 +10,7 @@ import fcntl
 import os
 from contextlib import contextmanager
 
-from webapp.services.audit import append_csv, utc_now_iso
+from webapp.services.storage import append_csv, utc_now_iso
 from webapp.services.registry import RegistryError
 
 EVENT_COLUMNS = ("timestamp_utc", "principal", "asset", "from_version", "to_version", "action",

@@ -15,6 +15,7 @@ import joblib
 import sklearn
 
 from features.schema import is_valid_asset_name
+from webapp.services.storage import write_text_atomic
 
 VERSION_PATTERN = re.compile(r"^v[1-9][0-9]{0,5}$")
 MODEL_FILE = "model.pkl"
@@ -149,13 +150,7 @@ class ModelRegistry:
 
     def _write_pointer(self, asset, name, version):
         """Replace a pointer file atomically: readers see the old or the new name, never half."""
-        folder = self._asset_dir(asset)
-        temporary = os.path.join(folder, f".{name}.{uuid.uuid4().hex}")
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(version + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, os.path.join(folder, name))
+        write_text_atomic(os.path.join(self._asset_dir(asset), name), version + "\n")
 
     def check_loadable(self, asset, version):
         """Raise ModelIntegrityError (with the reason) unless the version may be loaded."""

@@ -6,12 +6,20 @@ a reading calls record_rejections(); the files are logs/rejections-YYYY-MM-DD.cs
 
 import logging
 import os
+import re
 
-from webapp.services.audit import append_csv, utc_now_iso
+from webapp.services.storage import append_csv, utc_now_iso
+from webapp.services.storage import day_files as storage_day_files
 
 REJECTION_COLUMNS = ("timestamp_utc", "request_id", "channel", "principal", "asset",
                      "reading", "field", "code", "message")
+REJECTION_FILE = re.compile(r"^rejections-(\d{4}-\d{2}-\d{2})\.csv$")
 log = logging.getLogger("vigie.rejections")
+
+
+def day_files(log_dir):
+    """{day: path} of the rejection files in `log_dir`."""
+    return storage_day_files(log_dir, REJECTION_FILE)
 
 
 def rejection_path(log_dir, day):

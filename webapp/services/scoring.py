@@ -8,7 +8,7 @@ import uuid
 import numpy as np
 import pandas as pd
 
-from webapp.services.audit import utc_now_iso
+from webapp.services.storage import utc_now_iso
 from webapp.version import APP_VERSION
 
 TOP_SENSORS = 3

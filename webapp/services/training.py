@@ -12,7 +12,7 @@ import sklearn
 from features.pipeline import DETECTOR_NAME, fit_model
 from features.schema import LABEL_COLUMN, SENSOR_COLUMNS, schema_as_records
 from features.validation import validate_frame
-from webapp.services.audit import utc_now_iso
+from webapp.services.storage import utc_now_iso
 from webapp.services.csvfiles import read_table
 from webapp.services.evaluation import confusion_metrics
 

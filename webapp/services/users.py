@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from webapp.services.audit import utc_now_iso
+from webapp.services.storage import utc_now_iso
 
 ROLES = ("operator", "analyst", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}

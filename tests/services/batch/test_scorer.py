@@ -10,9 +10,9 @@ import pytest
 
 from features.schema import SENSOR_COLUMNS
 from tests.conftest import NORMAL_CSV
-from webapp.services.audit import CsvAuditSink
+from webapp.services.audit import CsvAuditSink, count_batch_rows
 from webapp.services.batch.scorer import (ERROR_COLUMNS, RESULT_COLUMNS, BatchFileError,
-                                          ScoreOutline, count_audited, score_file)
+                                          ScoreOutline, score_file)
 from webapp.services.evaluation import confusion_metrics
 from webapp.services.registry import ModelRegistry
 
@@ -225,13 +225,13 @@ def test_audit_has_one_row_per_scored_reading_and_one_write_per_chunk(loaded, si
 def test_a_resumed_batch_does_not_audit_readings_twice(loaded, sink, tmp_path):
     content = "\n".join(normal_lines(250)) + "\n"
     first, _, _ = run(loaded, sink, tmp_path, content, chunk_rows=100, batch_id="b2")
-    already = count_audited(sink.directory, "b2", "2000-01-01")
+    already = count_batch_rows(sink.directory, "b2", "2000-01-01")
     assert already == 250
     # As after a crash between chunks: 137 readings audited, the file is scored again.
     again, results, _ = run(loaded, sink, tmp_path, content, chunk_rows=100, batch_id="b3",
                             already_audited=137, name="again")
     assert again.audited == 250 - 137 and again.scored == 250
-    assert count_audited(sink.directory, "b3", "2000-01-01") == 113
+    assert count_batch_rows(sink.directory, "b3", "2000-01-01") == 113
 
 
 def test_score_outline_is_bounded_and_keeps_each_buckets_highest_score():

@@ -12,7 +12,7 @@ from tests.conftest import NORMAL_CSV
 from tests.support.monitoring_fixtures import (normal_pool, synthetic_rows, write_audit_day,
                                                write_history)
 from webapp.services.alarms import ALARM_COLUMNS
-from webapp.services.audit import append_csv
+from webapp.services.storage import append_csv
 from webapp.services.feedback import record_feedback
 from webapp.services.monitoring import drift
 from webapp.services.monitoring.report import (MonitoringSources, QueryError, SummaryCache,

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from features.validation import SchemaError, check_columns
-from webapp.services.audit import neutralise_formula
+from webapp.services.storage import neutralise_formula
 from webapp.services.csvfiles import sniff_separator
 
 MAX_LINE_BYTES = 1 << 20  # a longer "line" is binary junk or a broken export, not a reading

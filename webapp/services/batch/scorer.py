@@ -19,7 +19,7 @@ import pandas as pd
 
 from features.schema import DATETIME_COLUMN, LABEL_COLUMN, sensors_from_records
 from features.validation import validate_frame
-from webapp.services.audit import neutralise_formula
+from webapp.services.storage import neutralise_formula
 from webapp.services.batch.reader import (BatchFileError, RowProblem, check_header, read_chunks,
                                           read_header)
 from webapp.services.evaluation import metrics_from_counts
@@ -334,23 +334,3 @@ def file_problem(error):
     """A BatchFileError as a problem of the error report (line 1 is the header)."""
     line = 1 if error.code in ("missing_columns", "duplicate_columns", "empty", "not_text") else 0
     return RowProblem(line, ", ".join(error.params.get("missing", [])), error.code, str(error))
-
-
-def count_audited(audit_dir, batch_id, since_day):
-    """Audit rows already written for `batch_id` in the day files from `since_day` on.
-
-    The audit file is the truth about what was audited: a run interrupted between two chunks
-    resumes from this count, so no reading is audited twice.
-    """
-    total = 0
-    if not os.path.isdir(audit_dir):
-        return 0
-    for name in sorted(os.listdir(audit_dir)):
-        if not (name.startswith("predictions-") and name.endswith(".csv")):
-            continue
-        if name[len("predictions-"):-4] < since_day:
-            continue
-        column = pd.read_csv(os.path.join(audit_dir, name), usecols=["batch_id"], dtype=str,
-                             keep_default_na=False, on_bad_lines="skip")["batch_id"]
-        total += int((column == batch_id).sum())
-    return total

@@ -6,7 +6,7 @@ import os
 import socket
 import time
 
-from webapp.services.audit import utc_now_iso
+from webapp.services.storage import utc_now_iso
 from webapp.services.batch.reader import BatchFileError
 from webapp.services.batch.scorer import (BATCH_ID_LENGTH, DEFAULT_CHUNK_ROWS, new_batch_id,
                                           score_file)

@@ -17,9 +17,9 @@ import re
 import time
 from dataclasses import dataclass
 
-from webapp.services.audit import AuditError
+from webapp.services.audit import AuditError, count_batch_rows
 from webapp.services.batch.reader import BatchFileError
-from webapp.services.batch.scorer import (count_audited, file_problem, new_batch_id, score_file,
+from webapp.services.batch.scorer import (file_problem, new_batch_id, score_file,
                                           write_error_report)
 from webapp.services.registry import RegistryError, file_sha256
 from webapp.services.storage import read_json, write_json_atomic
@@ -198,7 +198,7 @@ class WatchFolder:
         asset, batch_id = job["asset"], job["batch_id"]
         results = self.folder("results", asset)
         os.makedirs(results, exist_ok=True)
-        already = count_audited(self.audit_dir, batch_id, job["since_day"]) if recovering else 0
+        already = count_batch_rows(self.audit_dir, batch_id, job["since_day"]) if recovering else 0
         with open(claimed, "rb") as binary:
             summary = score_file(binary, loaded, self.sink, batch_id=batch_id, channel="cli",
                                  principal=self.principal,

@@ -4,28 +4,17 @@ import io
 import json
 import logging
 import os
-import re
 
 import pandas as pd
+
+from webapp.services.storage import write_json_atomic
 
 log = logging.getLogger("vigie.monitoring")
 CACHE_FORMAT = 4
 MEMORY_DAYS = 70  # day summaries a worker keeps in memory (about 0.3 MB each)
-AUDIT_FILE = re.compile(r"^predictions-(\d{4}-\d{2}-\d{2})\.csv$")
-REJECTION_FILE = re.compile(r"^rejections-(\d{4}-\d{2}-\d{2})\.csv$")
 
 
 # --- day files and their cached summaries -------------------------------------------------
-
-def day_files(directory, pattern):
-    """{day: path} of the files in `directory` whose name matches `pattern`."""
-    try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return {}
-    return {m.group(1): os.path.join(directory, name)
-            for name in names if (m := pattern.match(name))}
-
 
 def merge_counts(into, extra):
     """Add the counts of `extra` ({key: int}) to `into`."""
@@ -111,9 +100,6 @@ class SummaryCache:
         """Write atomically; a read-only log folder only costs speed, never an answer."""
         try:
             os.makedirs(self.cache_dir, exist_ok=True)
-            temporary = f"{cache_path}.{os.getpid()}.tmp"
-            with open(temporary, "w", encoding="utf-8") as handle:
-                handle.write(json.dumps(cached, separators=(",", ":")))
-            os.replace(temporary, cache_path)
+            write_json_atomic(cache_path, cached, separators=(",", ":"))
         except OSError as exc:
             log.warning("monitoring cache not written (%s): views will be slower", exc)

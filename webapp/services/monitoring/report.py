@@ -17,7 +17,9 @@ from webapp.services.alarms import alarm_log_path, list_alarms
 from webapp.services.feedback import read_feedback
 from webapp.services.monitoring import drift
 from webapp.services.monitoring.app_log import LAST_ERRORS, log_errors
-from webapp.services.monitoring.daycache import AUDIT_FILE, REJECTION_FILE, SummaryCache, day_files
+from webapp.services import rejections
+from webapp.services.audit import day_files as audit_day_files
+from webapp.services.monitoring.daycache import SummaryCache
 from webapp.services.monitoring.summaries import (LATENCY_EDGES, RATIO_EDGES, decode_matrix,
                                                   merge_audit, merge_rejections, summarise_audit,
                                                   summarise_rejections)
@@ -91,16 +93,16 @@ class MonitoringSources:
 
     def day_summaries(self, days):
         """[(day, audit summary, rejection summary)] for the days that have files."""
-        audits = day_files(self.audit_dir, AUDIT_FILE)
-        rejections = day_files(self.log_dir, REJECTION_FILE)
+        audits = audit_day_files(self.audit_dir)
+        rejected_files = rejections.day_files(self.log_dir)
         result = []
         for day in days:
-            audit = (self.cache.summary("audit", audits[day], summarise_audit, merge_audit)
-                     ["summary"] if day in audits else {})
-            rejected = (self.cache.summary("rejections", rejections[day], summarise_rejections,
-                                           merge_rejections)["summary"]
-                        if day in rejections else {})
-            result.append((day, audit, rejected))
+            audited = (self.cache.summary("audit", audits[day], summarise_audit, merge_audit)
+                       ["summary"] if day in audits else {})
+            rejected = (self.cache.summary("rejections", rejected_files[day],
+                                           summarise_rejections, merge_rejections)["summary"]
+                        if day in rejected_files else {})
+            result.append((day, audited, rejected))
         return result
 
 

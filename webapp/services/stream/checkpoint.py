@@ -10,7 +10,6 @@ from dataclasses import dataclass
 CHECKPOINT_FILE = "checkpoint.json"
 LOCK_FILE = "lock"
 ERROR_LOG = "errors.csv"
-AUDIT_FILE = re.compile(r"^predictions-(\d{4}-\d{2}-\d{2})\.csv$")
 
 
 class StreamError(Exception):
@@ -26,21 +25,6 @@ def stream_id(path, asset):
 def stream_dir(log_dir, sid):
     """Where a stream keeps its checkpoint and its error log."""
     return os.path.join(log_dir, "streams", sid)
-
-
-def write_json_atomically(path, data):
-    """Replace `path` with `data` so that a crash leaves either the old or the new file, whole."""
-    temporary = f"{path}.tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(data, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    directory = os.open(os.path.dirname(path), os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def read_checkpoint(path):
@@ -64,29 +48,6 @@ def parse_request_id(sid, request_id):
     """(segment, first, last) from a request_id made by request_id_for, else None."""
     match = re.fullmatch(re.escape(sid) + r"-s(\d+)-(\d+)-(\d+)", request_id or "")
     return tuple(int(part) for part in match.groups()) if match else None
-
-
-def read_stream_audit(audit_dir, sid, since_day):
-    """Audit rows of stream `sid` in the day files from `since_day` on, in file order."""
-    try:
-        names = sorted(os.listdir(audit_dir))
-    except FileNotFoundError:
-        return []
-    rows = []
-    for name in names:
-        match = AUDIT_FILE.match(name)
-        if not match or match.group(1) < since_day:
-            continue
-        with open(os.path.join(audit_dir, name), encoding="utf-8", newline="") as handle:
-            header = next(csv.reader([handle.readline()]), [])
-            # Cheap substring test first: the day file holds every channel's rows.
-            for raw in handle:
-                if sid not in raw:
-                    continue
-                row = dict(zip(header, next(csv.reader([raw])), strict=False))
-                if row.get("channel") == "stream" and row.get("batch_id") == sid:
-                    rows.append(row)
-    return rows
 
 
 @dataclass

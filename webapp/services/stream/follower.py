@@ -29,14 +29,14 @@ import pandas as pd
 from features.schema import DATETIME_COLUMN, sensors_from_records
 from features.validation import validate_frame
 from webapp.services.alarms import AlarmLog, AlarmPolicy, AlarmTracker, Verdict, alarm_log_path
-from webapp.services.audit import append_csv, utc_now_iso
+from webapp.services.audit import stream_rows
 from webapp.services.csvfiles import sniff_separator
 from webapp.services.rejections import record_rejections
 from webapp.services.scoring import predict_and_audit
+from webapp.services.storage import append_csv, utc_now_iso, write_json_atomic
 from webapp.services.stream.checkpoint import (CHECKPOINT_FILE, ERROR_LOG, LOCK_FILE, StreamError,
-                                               parse_request_id, read_checkpoint, read_stream_audit,
-                                               request_id_for, stream_dir, stream_id,
-                                               write_json_atomically)
+                                               parse_request_id, read_checkpoint, request_id_for,
+                                               stream_dir, stream_id)
 from webapp.services.stream.tail import Segment
 
 log = logging.getLogger("vigie.stream")
@@ -152,7 +152,7 @@ class StreamFollower:
         if self.context is not None:
             context = {"columns": list(self.context.columns),
                        "rows": self.context.to_numpy().tolist()}
-        write_json_atomically(self.checkpoint_path, {
+        write_json_atomic(self.checkpoint_path, {
             "stream_id": self.sid, "path": self.path, "asset": self.asset,
             "updated_at": utc_now_iso(), "sequence": self.sequence,
             "next_segment": self.next_segment,
@@ -165,7 +165,7 @@ class StreamFollower:
         if self.segment is None:
             return
         pending = []
-        for row in read_stream_audit(os.fspath(self.sink.directory), self.sid, since_day):
+        for row in stream_rows(os.fspath(self.sink.directory), self.sid, since_day):
             parsed = parse_request_id(self.sid, row["request_id"])
             if parsed and parsed[0] == self.segment.number \
                     and parsed[1] > self.segment.audited_through:

@@ -1,6 +1,6 @@
 """Stream follower: scores each new line of a growing sensor CSV exactly once, across restarts.
 
-How "exactly once" holds (README, "Live streams and alarms"):
+How "exactly once" holds (docs/guide.md, "Live streams and alarms"):
 
 * The follower reads a *segment* of the file (one inode from its header on; a rotation or a
   truncation starts the next segment) and numbers its lines as the file does (header = 1).

@@ -3,7 +3,10 @@
 import os
 
 import click
+from flask import current_app
+from flask.cli import with_appcontext
 
+from webapp.alarms import AlarmPolicy
 from webapp.cli import fail
 from webapp.evaluation import MIN_NORMAL_ROWS, EvaluationError, evaluate_paths, labelled_csv_paths
 
@@ -25,7 +28,40 @@ def format_header():
             f"{'warnings':>8}")
 
 
+def _seconds(value):
+    return "-" if value is None else f"{value:.0f}"
+
+
+def format_event_header():
+    return (f"{'file':<{NAME_WIDTH}} {'episodes':>8} {'detected':>8} {'delay med':>9} "
+            f"{'worst':>6} {'false':>6} {'false/h':>8} {'open after':>10} {'overrun med':>11}")
+
+
+def format_event_row(name, events):
+    """One aligned line of event-level figures (seconds; false alarms per hour of normal)."""
+    per_hour = events["false_alarms_per_hour"]
+    per_hour = "-" if per_hour is None else f"{per_hour:.2f}"
+    return (f"{name:<{NAME_WIDTH}} {events['episodes']:>8} {events['detected']:>8} "
+            f"{_seconds(events['delay_median_s']):>9} {_seconds(events['delay_worst_s']):>6} "
+            f"{events['false_alarms']:>6} {per_hour:>8} {events['open_after_end']:>10} "
+            f"{_seconds(events['overrun_median_s']):>11}")
+
+
+def echo_events(evaluation, policy):
+    """The event-level table: what the alarms page would have shown on each file."""
+    click.echo("")
+    click.echo(f"Alarms (stream follower logic: open at {policy.k} anomalous of {policy.n} "
+               f"readings, close after {policy.m} normal; times in seconds)")
+    click.echo(format_event_header())
+    for result in evaluation.files:
+        click.echo(format_event_row(result.name, result.events))
+    count = len(evaluation.files)
+    click.echo(format_event_row(f"pooled ({count} file{'s' if count > 1 else ''})",
+                                evaluation.pooled_events))
+
+
 @click.command("evaluate")
+@with_appcontext
 @click.option("--data", "data_path", required=True,
               help="A labelled CSV file, or a folder searched recursively for *.csv.")
 @click.option("--normal-rows", type=click.IntRange(min=MIN_NORMAL_ROWS), default=400,
@@ -45,7 +81,10 @@ def evaluate_command(data_path, normal_rows, show_warnings, single_readings):
     except EvaluationError as exc:
         fail(str(exc))
     root = data_path if os.path.isdir(data_path) else os.path.dirname(data_path)
-    evaluation = evaluate_paths(paths, normal_rows, root=root, single=single_readings)
+    config = current_app.config
+    policy = AlarmPolicy(config["ALARM_K"], config["ALARM_N"], config["ALARM_M"])
+    evaluation = evaluate_paths(paths, normal_rows, root=root, single=single_readings,
+                                policy=policy)
     if len(paths) == 1 and evaluation.failures:
         fail(evaluation.failures[0][1])
     click.echo(format_header())
@@ -66,6 +105,7 @@ def evaluate_command(data_path, normal_rows, show_warnings, single_readings):
         label = f"pooled ({count} file{'s' if count > 1 else ''})"
         click.echo(format_row(label, pooled["rows"], pooled, sum(len(f.warnings)
                                                                  for f in evaluation.files)))
+        echo_events(evaluation, policy)
     if evaluation.failures:
         fail(f"{len(evaluation.failures)} of {len(paths)} files could not be evaluated "
              "(see the error lines above)")

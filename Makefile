@@ -54,7 +54,7 @@ bench: install-dev ## Measure speed and memory (figures go in the README)
 	$(BIN)/python -m tests.benchmarks.run
 
 evaluate: install ## Detection quality on the labelled SKAB files (F1 / FAR / MAR per file and pooled)
-	$(FLASK) evaluate --data data/skab --normal-rows 400
+	$(FLASK) evaluate --data data/skab --normal-rows 400 --explanation-check data/anomaly-free.csv
 
 lint: install-dev ## Check the code with ruff
 	$(BIN)/ruff check webapp features tests docs

@@ -36,6 +36,8 @@ DEFAULT_SETTINGS = {
     # (docs/research/threshold_study.py, section 3).
     "single_threshold_quantile": 0.99,
     "single_threshold_factor": 1.25,
+    # How a score is shared among sensors (features/explain.py); it does not change scores.
+    "explanation": "reconstruction",
 }
 
 
@@ -59,7 +61,8 @@ def build_pipeline(settings, columns=SENSOR_COLUMNS):
         ("smooth", TrailingMean(settings["input_window"])),
         ("scale", RobustScaler()),
         ("detector", PcaT2QDetector(variance=settings["variance"],
-                                    trim_fraction=settings["trim_fraction"])),
+                                    trim_fraction=settings["trim_fraction"],
+                                    explanation=settings.get("explanation", "reconstruction"))),
     ])
 
 

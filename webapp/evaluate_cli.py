@@ -9,6 +9,11 @@ from flask.cli import with_appcontext
 from webapp.alarms import AlarmPolicy
 from webapp.cli import fail
 from webapp.evaluation import MIN_NORMAL_ROWS, EvaluationError, evaluate_paths, labelled_csv_paths
+from webapp.services.explanation_check import (
+    ExplanationCheckError,
+    explanation_check,
+    normal_readings,
+)
 
 NAME_WIDTH = 28
 
@@ -60,6 +65,23 @@ def echo_events(evaluation, policy):
                                 evaluation.pooled_events))
 
 
+def echo_explanation_check(path, cases):
+    """The injected-fault check of the explanations (webapp/services/explanation_check.py)."""
+    try:
+        report = explanation_check(normal_readings(path), cases=cases)
+    except ExplanationCheckError as exc:
+        fail(str(exc))
+    click.echo("")
+    click.echo(f"Explanations: faults of 3-10 robust std injected into normal readings of "
+               f"{path} ({cases} cases per line)")
+    click.echo(f"{'scored as':<12} {'1 sensor: top 1 right':>22} {'2 sensors: top 2 right':>23} "
+               f"{'flagged':>8}")
+    for mode, label in (("single", "one reading"), ("sequence", "sequence")):
+        row = report[mode]
+        click.echo(f"{label:<12} {row['one_sensor']:>22.1%} {row['two_sensors']:>23.1%} "
+                   f"{row['flagged']:>8.1%}")
+
+
 @click.command("evaluate")
 @with_appcontext
 @click.option("--data", "data_path", required=True,
@@ -70,7 +92,12 @@ def echo_events(evaluation, policy):
 @click.option("--show-warnings", is_flag=True, help="Print the calibration warnings' text.")
 @click.option("--single-readings", is_flag=True,
               help="Judge each reading on its own, as the reading form does (no windows).")
-def evaluate_command(data_path, normal_rows, show_warnings, single_readings):
+@click.option("--explanation-check", "normal_path", type=click.Path(dir_okay=False),
+              help="Normal-operation CSV: also run the injected-fault check of explanations.")
+@click.option("--check-cases", type=click.IntRange(min=10), default=200, show_default=True,
+              help="Injected faults per line of the explanation check.")
+def evaluate_command(data_path, normal_rows, show_warnings, single_readings, normal_path,
+                     check_cases):
     """Calibrate on each file's first readings, score the rest in order, pool F1 / FAR / MAR.
 
     Exits with status 1 when the path does not exist or any file cannot be evaluated (no
@@ -106,6 +133,8 @@ def evaluate_command(data_path, normal_rows, show_warnings, single_readings):
         click.echo(format_row(label, pooled["rows"], pooled, sum(len(f.warnings)
                                                                  for f in evaluation.files)))
         echo_events(evaluation, policy)
+    if normal_path:
+        echo_explanation_check(normal_path, check_cases)
     if evaluation.failures:
         fail(f"{len(evaluation.failures)} of {len(paths)} files could not be evaluated "
              "(see the error lines above)")

@@ -8,7 +8,13 @@ from flask.cli import with_appcontext
 
 from webapp.alarms import AlarmPolicy
 from webapp.cli import fail
-from webapp.evaluation import MIN_NORMAL_ROWS, EvaluationError, evaluate_paths, labelled_csv_paths
+from webapp.evaluation import (
+    MIN_NORMAL_ROWS,
+    EvaluationError,
+    evaluate_paths,
+    labelled_csv_paths,
+    out_of_calibration_files,
+)
 from webapp.services.explanation_check import (
     ExplanationCheckError,
     explanation_check,
@@ -65,10 +71,27 @@ def echo_events(evaluation, policy):
                                 evaluation.pooled_events))
 
 
-def echo_explanation_check(path, cases):
+def _fired(checks):
+    names = [name for name, check in checks if check and check["out_of_calibration"]]
+    listed = f": {', '.join(names)}" if names else ""
+    return f"fired on {len(names)} of {len(checks)} files{listed}"
+
+
+def echo_calibration_checks(evaluation, paths, root, normal_frame, normal_path):
+    """How often the out-of-calibration verdict fires (features/calibration.py)."""
+    click.echo("")
+    own = [(result.name, result.calibration) for result in evaluation.files]
+    click.echo(f"Out of calibration, each file against its own calibration: {_fired(own)}")
+    if normal_frame is not None:
+        other = out_of_calibration_files(normal_frame, paths, root)
+        click.echo(f"Out of calibration, against a model calibrated on {normal_path}: "
+                   f"{_fired(other)}")
+
+
+def echo_explanation_check(frame, path, cases):
     """The injected-fault check of the explanations (webapp/services/explanation_check.py)."""
     try:
-        report = explanation_check(normal_readings(path), cases=cases)
+        report = explanation_check(frame, cases=cases)
     except ExplanationCheckError as exc:
         fail(str(exc))
     click.echo("")
@@ -93,7 +116,8 @@ def echo_explanation_check(path, cases):
 @click.option("--single-readings", is_flag=True,
               help="Judge each reading on its own, as the reading form does (no windows).")
 @click.option("--explanation-check", "normal_path", type=click.Path(dir_okay=False),
-              help="Normal-operation CSV: also run the injected-fault check of explanations.")
+              help="Normal-operation CSV: also run the injected-fault check of explanations "
+                   "and the out-of-calibration count against a model calibrated on it.")
 @click.option("--check-cases", type=click.IntRange(min=10), default=200, show_default=True,
               help="Injected faults per line of the explanation check.")
 def evaluate_command(data_path, normal_rows, show_warnings, single_readings, normal_path,
@@ -133,8 +157,16 @@ def evaluate_command(data_path, normal_rows, show_warnings, single_readings, nor
         click.echo(format_row(label, pooled["rows"], pooled, sum(len(f.warnings)
                                                                  for f in evaluation.files)))
         echo_events(evaluation, policy)
+    normal_frame = None
     if normal_path:
-        echo_explanation_check(normal_path, check_cases)
+        try:
+            normal_frame = normal_readings(normal_path)
+        except ExplanationCheckError as exc:
+            fail(str(exc))
+    if evaluation.files:
+        echo_calibration_checks(evaluation, paths, root, normal_frame, normal_path)
+    if normal_frame is not None:
+        echo_explanation_check(normal_frame, normal_path, check_cases)
     if evaluation.failures:
         fail(f"{len(evaluation.failures)} of {len(paths)} files could not be evaluated "
              "(see the error lines above)")

@@ -69,6 +69,8 @@ class FileEvaluation:
     verdicts: np.ndarray = field(default=None, repr=False)
     # Raw event-level counts (webapp/services/events.py): episodes, alarms, delays.
     event_counts: dict = field(default=None, repr=False)
+    # The out-of-calibration verdict on the scored readings (features/calibration.py).
+    calibration: dict = field(default=None, repr=False)
 
     @property
     def rows_scored(self):
@@ -177,7 +179,8 @@ def evaluate_frame(frame, labels, normal_rows, settings=None, name="", single=Fa
                                        context=calibration, single=single)
     events = event_counts(labels[normal_rows:], verdicts, policy)
     return FileEvaluation(name, len(frame), normal_rows, int(labels[:normal_rows].sum()),
-                          model.threshold, metrics, list(warnings), verdicts, events)
+                          model.threshold, metrics, list(warnings), verdicts, events,
+                          model.calibration_check(scored[columns]))
 
 
 def evaluate_file(source, normal_rows=400, settings=None, name=None, single=False, policy=None):
@@ -226,3 +229,18 @@ def evaluate_paths(paths, normal_rows=400, settings=None, root=None, single=Fals
         except EvaluationError as exc:
             failures.append((name, str(exc)))
     return Evaluation(files, failures, normal_rows)
+
+
+def out_of_calibration_files(normal_frame, paths, root=None):
+    """(name, calibration check) of each readable file against one model fitted on
+    `normal_frame`: how often the out-of-calibration verdict fires on other recordings."""
+    model, _ = fit_model(normal_frame)
+    checks = []
+    for path in paths:
+        name = os.path.relpath(path, root) if root else path
+        try:
+            frame, _ = load_labelled_frame(path)
+        except EvaluationError:
+            continue
+        checks.append((name, model.calibration_check(frame)))
+    return checks

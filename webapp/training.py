@@ -125,6 +125,7 @@ def build_manifest(path, frame, train, model, warnings, metrics, created_by):
         "single_threshold": model.single_threshold,
         "threshold_method": threshold_method(model.settings),
         "training_stats": sensor_statistics(train), "calibration_warnings": warnings,
+        "calibration_ranges": model.calibration_ranges,
         "evaluation": metrics,
     }
 

@@ -39,6 +39,18 @@ def format_header():
             f"{'warnings':>8}")
 
 
+def echo_folders(evaluation):
+    """Pooled lines per folder (experiment family), when the files come from several."""
+    folders = evaluation.by_folder()
+    if len(folders) < 2:
+        return
+    for folder, part in folders.items():
+        count = len(part.files)
+        click.echo(format_row(f"  {folder}/ ({count} file{'s' if count > 1 else ''})",
+                              part.pooled["rows"], part.pooled,
+                              sum(len(f.warnings) for f in part.files)))
+
+
 def _seconds(value):
     return "-" if value is None else f"{value:.0f}"
 
@@ -156,6 +168,7 @@ def evaluate_command(data_path, normal_rows, show_warnings, single_readings, nor
         label = f"pooled ({count} file{'s' if count > 1 else ''})"
         click.echo(format_row(label, pooled["rows"], pooled, sum(len(f.warnings)
                                                                  for f in evaluation.files)))
+        echo_folders(evaluation)
         echo_events(evaluation, policy)
     normal_frame = None
     if normal_path:

@@ -96,6 +96,16 @@ class Evaluation:
         return metrics_from_counts(*(sum(f.metrics[key] for f in self.files)
                                      for key in ("tp", "fp", "fn", "tn")))
 
+    def by_folder(self):
+        """One Evaluation per first folder of the file names (e.g. valve1, other), in order."""
+        folders = {}
+        for result in self.files:
+            name = result.name.replace(os.sep, "/")
+            folder = name.split("/")[0] if "/" in name else ""
+            folders.setdefault(folder, []).append(result)
+        return {folder: Evaluation(files, [], self.normal_rows)
+                for folder, files in folders.items()}
+
     @property
     def pooled_events(self):
         """Event-level figures over all evaluated files (counts summed, delays pooled)."""

@@ -172,8 +172,9 @@ def leave_family_out(counts, names, families, far_bound=SELECTION_FAR):
 def describe(setting):
     variance = "all" if setting["variance"] >= 1 else setting["variance"]
     extra = "mean+std " if setting.get("variability") else ""
-    return (f"{extra}in {setting['input_window']}, var {variance}, trim {setting['trim_fraction']}, "
-            f"score {setting['score_window']}, hold {setting['hold_window']}, "
+    return (f"{extra}in {setting['input_window']}, var {variance}, "
+            f"trim {setting['trim_fraction']}, score {setting['score_window']}, "
+            f"hold {setting['hold_window']}, "
             f"{setting['threshold_factor']:g} x max")
 
 

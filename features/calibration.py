@@ -22,6 +22,10 @@ be reported out of calibration, with the sensors: the message says what changed,
 
 import numpy as np
 
+# Share of new calibration readings the previous version flags above which the two
+# calibrations are called unlike (docs/detector.md, contamination check).
+UNLIKE_SHARE = 0.5
+TOP_SENSORS = 3
 FAR_WIDTHS = 3.0
 MIN_SENSORS = 3
 UNIT_FACTOR = 5.0
@@ -98,3 +102,24 @@ def calibration_check(frame, ranges):
         })
     return {"out_of_calibration": verdict, "readings": count,
             "readings_outside": int(outside.sum()), "sensors": sensors}
+
+
+def compare_calibration(previous_model, frame):
+    """How new calibration readings look to an earlier version of the same asset.
+
+    Contaminated calibration data (an anomaly under way while calibrating) often looks like
+    steady operation on its own, but not to the version calibrated before it.  Scores
+    `frame` (sensor columns, time order) as a sequence with `previous_model` and returns
+    {"share_flagged", "sensors" (the sensors weighing most in the flagged readings),
+    "unlike" (share_flagged > UNLIKE_SHARE)}.  A genuine change of machine state (an
+    overhaul, another operating point) is also unlike: the caller warns, it does not refuse.
+    """
+    scores = previous_model.score(frame)
+    start = min(previous_model.context_size, len(frame) - 1)
+    flagged = np.asarray(scores.anomaly[start:], dtype=bool)
+    share = float(flagged.mean()) if len(flagged) else 0.0
+    sensors = []
+    if flagged.any():
+        weights = scores.contributions.iloc[start:][flagged].mean(axis=0)
+        sensors = weights.sort_values(ascending=False).index[:TOP_SENSORS].tolist()
+    return {"share_flagged": share, "sensors": sensors, "unlike": share > UNLIKE_SHARE}

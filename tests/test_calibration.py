@@ -98,3 +98,26 @@ def test_evaluation_reports_the_verdict_on_the_scored_readings():
     result = evaluate_file(os.path.join(SKAB, "other", "5.csv"), 400)
     assert result.calibration["out_of_calibration"] is False
     assert result.calibration["readings"] == result.rows_scored
+
+
+def test_contaminated_calibration_is_unlike_the_active_version(tmp_path):
+    # other/2: 296 of its first 400 readings are labelled anomalous; other/1 (same rig,
+    # earlier experiment) calibrates cleanly.
+    registry = ModelRegistry(str(tmp_path))
+    first, _ = train_version(registry, "rig", os.path.join(SKAB, "other", "1.csv"), 400)
+    assert registry.manifest("rig", first)["calibration_comparison"] is None
+    second, manifest = train_version(registry, "rig", os.path.join(SKAB, "other", "2.csv"), 400)
+    comparison = manifest["calibration_comparison"]
+    assert comparison["version"] == first and comparison["unlike"] is True
+    assert comparison["share_flagged"] > 0.9 and len(comparison["sensors"]) == 3
+    warning = [w for w in manifest["calibration_warnings"] if "unlike the active version" in w]
+    assert len(warning) == 1 and f"unlike the active version {first}" in warning[0]
+    assert registry.active_version("rig") == first  # a warning, not an activation
+
+
+def test_calibration_like_the_active_version_gives_no_warning(tmp_path):
+    registry = ModelRegistry(str(tmp_path))
+    train_version(registry, "pump", NORMAL_CSV)
+    _, manifest = train_version(registry, "pump", NORMAL_CSV)
+    assert manifest["calibration_comparison"]["unlike"] is False
+    assert not any("unlike" in w for w in manifest["calibration_warnings"])

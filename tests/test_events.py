@@ -107,3 +107,13 @@ def test_cli_prints_the_alarm_table(runner):
     assert "open at 5 anomalous of 10 readings, close after 30 normal" in result.output
     rows = [line.split() for line in result.output.splitlines() if line.startswith("pooled")]
     assert len(rows) == 2 and rows[1][3:5] == ["1", "1"]
+
+
+def test_alarms_are_causal():
+    # An alarm's opening and closing depend only on the verdicts up to that reading: the
+    # alarms of a prefix are those of the whole sequence, cut at the prefix's end.
+    verdicts = np.random.default_rng(5).random(400) < 0.3
+    whole = alarm_spans(verdicts, POLICY)
+    for cut in (50, 123, 250, 399):
+        expected = [Span(span.start, min(span.end, cut)) for span in whole if span.start < cut]
+        assert alarm_spans(verdicts[:cut], POLICY) == expected

@@ -216,6 +216,19 @@ def main():
             test = np.array([member(n) for n in names])
             same = rates(counts[current_index, test].sum(axis=0))
             print(f"  current settings on {family:<10}: {fmt(same)}")
+    print("\nFewer knobs: input window, variance and trimming fixed at the current settings "
+          "(chosen in issue 6 on all 25 files, so partly in-sample); factor and hold chosen")
+    fixed = np.flatnonzero([all(s[k] == current[k] for k in ("input_window", "variance",
+                                                              "trim_fraction", "score_window"))
+                            for s in settings])
+    for far_bound in (SELECTION_FAR, 0.15):
+        for title, families in (("3 families", FAMILIES), ("valve1 <-> other", FOLDERS)):
+            held, rows = leave_family_out(counts[fixed], names, families, far_bound)
+            chosen = "; ".join(f"{family}: hold {settings[fixed[best]]['hold_window']} "
+                               f"{settings[fixed[best]]['threshold_factor']:g} x"
+                               for family, best, _, _ in rows)
+            print(f"  FAR <= {far_bound:.0%}, {title:<17}: pooled held out "
+                  f"{fmt(rates(held.sum(axis=0)))} (held out {chosen})")
     final = select(counts, np.arange(len(files)), args.far)
     print(f"\nChosen on all 25 files: {describe(settings[final])}: "
           f"{fmt(rates(counts[final].sum(axis=0)))}")

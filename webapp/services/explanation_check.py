@@ -29,6 +29,7 @@ class ExplanationCheckError(ValueError):
 
 ROBUST_STD = 1.349  # IQR of a normal distribution, in standard deviations
 LOW, HIGH = 3.0, 10.0
+LABELS = {1: "one_sensor", 2: "two_sensors", 3: "three_sensors"}
 
 
 def split_blocks(frame, block):
@@ -73,12 +74,14 @@ def _sequence_case(model, test, rng, sensors, shifts, segment):
     return _right(scores.contributions.iloc[peak], sensors), bool(scores.anomaly.any())
 
 
-def explanation_check(frame, cases=200, seed=0, block=500, segment=60, settings=None):
+def explanation_check(frame, cases=200, seed=0, block=500, segment=60, settings=None,
+                      faulty=(1, 2)):
     """Shares of injected faults whose top sensors are right, for the form and for sequences.
 
-    `frame` holds normal readings in time order, sensor columns only.  Returns
-    {"single": {...}, "sequence": {...}}, each with "one_sensor" and "two_sensors" shares
-    right, "flagged" (share of cases over the threshold) and "cases" per kind.
+    `frame` holds normal readings in time order, sensor columns only; `faulty` lists how
+    many sensors a fault shifts (1 to 3).  Returns {"single": {...}, "sequence": {...}},
+    each with the share right per kind ("one_sensor", "two_sensors", "three_sensors"),
+    "flagged" (share of cases over the threshold) and "cases" per kind.
     """
     calibration, test = split_blocks(frame, block)
     model, _ = fit_model(calibration, settings)
@@ -90,7 +93,7 @@ def explanation_check(frame, cases=200, seed=0, block=500, segment=60, settings=
     report = {}
     for mode in ("single", "sequence"):
         shares, flagged = {}, []
-        for label, count in (("one_sensor", 1), ("two_sensors", 2)):
+        for count in faulty:
             right = []
             for _ in range(cases):
                 sensors, shifts = _fault(rng, len(columns), count, spread)
@@ -100,7 +103,7 @@ def explanation_check(frame, cases=200, seed=0, block=500, segment=60, settings=
                     outcome = _sequence_case(model, test, rng, sensors, shifts, segment)
                 right.append(outcome[0])
                 flagged.append(outcome[1])
-            shares[label] = float(np.mean(right))
+            shares[LABELS[count]] = float(np.mean(right))
         report[mode] = {**shares, "flagged": float(np.mean(flagged)), "cases": cases}
     return report
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from webapp.alarms import AlarmPolicy, AlarmTracker, Verdict
+from webapp.services.alarms import AlarmPolicy, AlarmTracker, Verdict
 
 
 @dataclass(frozen=True)

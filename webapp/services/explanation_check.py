@@ -21,7 +21,7 @@ import pandas as pd
 
 from features.pipeline import fit_model
 from features.validation import validate_frame
-from webapp.csvfiles import CsvFormatError, read_table
+from webapp.services.csvfiles import CsvFormatError, read_table
 
 class ExplanationCheckError(ValueError):
     """The normal readings cannot be used for the check; the message says why."""

@@ -4,13 +4,20 @@ import csv
 import fcntl
 import io
 import os
+import re
 from datetime import datetime, timezone
 
+from webapp.services.audit_chain import (CHAIN_COLUMN, chain_lines, header_size, last_hash,
+                                         read_head, read_record, split_lines, verify_files)
+
+# Today's columns keep their order; new ones go at the end, the chain hash always last
+# (docs/audit.md says what each holds).
 AUDIT_COLUMNS = (
     "timestamp_utc", "request_id", "channel", "principal", "asset", "model_version",
     "model_sha256", "inputs", "reading_timestamp", "batch_id", "score", "threshold",
     "anomaly", "top_sensors", "latency_ms", "app_version",
     "shadow_version", "shadow_score", "shadow_anomaly",
+    "client_request_id", CHAIN_COLUMN,
 )
 CHANNELS = ("form", "batch", "api", "stream", "cli")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -60,22 +67,46 @@ def append_csv(path, rows, columns):
     """Append complete lines with one write() under an exclusive lock; header if new.
 
     O_APPEND plus flock means lines from several workers never interleave, and the header
-    is written exactly once even when two processes create the file together.
+    is written exactly once even when two processes create the file together. When the
+    columns end with the chain column, each row's hash is computed under the same lock from
+    the hash at the end of the file. A file begun with older columns keeps them to its end.
     """
-    body = render_rows(rows, columns).encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        if os.fstat(fd).st_size == 0:
-            header = render_rows([dict(zip(columns, columns, strict=True))], columns)
-            body = header.encode("utf-8") + body
-        written = os.write(fd, body)
-        if written != len(body):
+        size = os.fstat(fd).st_size
+        written_columns = _columns_of(fd, columns) if size else columns
+        body = _render_body(fd, size, rows, written_columns)
+        if size == 0:
+            body = render_rows([dict(zip(columns, columns, strict=True))], columns) + body
+        data = body.encode("utf-8")
+        written = os.write(fd, data)
+        if written != len(data):
             # A short write leaves a partial line; cut it off so the file still parses.
             os.ftruncate(fd, os.fstat(fd).st_size - written)
             raise OSError("short write to the audit file")
     finally:
         os.close(fd)
+
+
+def _columns_of(fd, columns):
+    """The columns of an existing file: `columns`, or the older list its header names."""
+    header = read_head(fd)
+    if header == ",".join(columns):
+        return columns
+    named = next(csv.reader([header]), [])
+    return tuple(name for name in named if name in columns) or columns
+
+
+def _render_body(fd, size, rows, columns):
+    """The rows' lines, each ending with its chain hash when the file is chained."""
+    if columns[-1] != CHAIN_COLUMN:
+        return render_rows(rows, columns)
+    cells = columns[:-1]
+    body = render_rows(rows, cells)
+    lines = split_lines(body, len(rows), lambda i: [_cell(rows[i].get(c)) for c in cells])
+    previous = last_hash(fd, size, header_size(fd)) if size else ""
+    return chain_lines(previous, lines)[0]
 
 
 class AuditSink:
@@ -107,3 +138,34 @@ class CsvAuditSink(AuditSink):
                 append_csv(self.path_for(day), day_rows, AUDIT_COLUMNS)
         except OSError as exc:
             raise AuditError(f"the audit log could not be written ({exc.strerror or exc})") from exc
+
+
+AUDIT_FILE_PATTERN = re.compile(r"^predictions-(\d{4}-\d{2}-\d{2})\.csv$")
+VERIFICATION_FILE = "audit_verification.json"
+
+
+def verification_path(log_dir):
+    """logs/audit_verification.json: the result of the last `audit verify`."""
+    return os.path.join(log_dir, VERIFICATION_FILE)
+
+
+def audit_days(audit_dir):
+    """{day: path} of the audit day files."""
+    try:
+        names = os.listdir(audit_dir)
+    except FileNotFoundError:
+        return {}
+    return {match.group(1): os.path.join(audit_dir, name) for name in names
+            if (match := AUDIT_FILE_PATTERN.match(name))}
+
+
+def verify_audit(audit_dir, log_dir, day=None):
+    """Verify the hash chain of every audit day file (or of `day`); returns their reports."""
+    days = audit_days(audit_dir)
+    paths = [days[day]] if day in days else [] if day else list(days.values())
+    return verify_files(paths, verification_path(log_dir), utc_now_iso())
+
+
+def last_verification(log_dir):
+    """What the last `audit verify` found ({} when it never ran)."""
+    return read_record(verification_path(log_dir))

@@ -28,6 +28,7 @@ from webapp.csvfiles import sniff_separator
 from webapp.evaluation import metrics_from_counts
 from webapp.rejections import record_rejections
 from webapp.scoring import predict_and_audit, score_frame
+from webapp.services.text import find_unsafe, shown, unsafe_rows
 
 RESULT_COLUMNS = ("score", "threshold", "predicted_anomaly", "top_sensors", "asset",
                   "model_version")
@@ -95,9 +96,21 @@ def read_header(binary):
     except UnicodeDecodeError:
         raise BatchFileError("not_text", "the file is not a CSV text file encoded in UTF-8 "
                                          "(save it as 'CSV UTF-8')") from None
+    text = text.rstrip("\r\n")
+    unsafe = find_unsafe(text.replace("\t", ""))
+    if unsafe:
+        raise BatchFileError("unsafe_header", "the header holds a control character or an "
+                             f"unpaired surrogate ({unsafe[1]} at position {unsafe[0]}): "
+                             "column names must be printable text", character=unsafe[1],
+                             position=unsafe[0])
     separator = sniff_separator(text)
-    columns = [name.strip() for name in next(csv.reader([text.rstrip("\r\n")],
-                                                        delimiter=separator))]
+    columns = [name.strip() for name in next(csv.reader([text], delimiter=separator))]
+    for name in columns:
+        unsafe = find_unsafe(name)
+        if unsafe:
+            raise BatchFileError("unsafe_header", f"the column name {shown(name)!r} holds a "
+                                 f"control character ({unsafe[1]}): column names must be "
+                                 "printable text", character=unsafe[1], position=unsafe[0])
     duplicated = sorted({name for name in columns if columns.count(name) > 1})
     if duplicated:
         raise BatchFileError("duplicate_columns", "columns named more than once in the header: "
@@ -351,6 +364,13 @@ class FileScorer:
         """Validate, score and audit one chunk; returns (results frame, problems)."""
         numbers, valid, errors = validate_frame(chunk.table, self.sensors, first_line=0)
         problems = list(chunk.problems)
+        for position, unsafe in unsafe_rows(chunk.table, DATETIME_COLUMN):
+            valid[position] = False
+            problems.append(RowProblem(int(chunk.lines[position]), DATETIME_COLUMN, unsafe.code,
+                                       unsafe.reason, shown(chunk.table[DATETIME_COLUMN]
+                                                            .iat[position]),
+                                       {"character": unsafe.character,
+                                        "position": unsafe.position}))
         for error in errors:
             value = str(chunk.table[error.field].iat[error.index])
             problems.append(RowProblem(int(chunk.lines[error.index]), error.field, error.code,
@@ -496,7 +516,8 @@ def _write_problems(handle, problems):
 
 def file_problem(error):
     """A BatchFileError as a problem of the error report (line 1 is the header)."""
-    line = 1 if error.code in ("missing_columns", "duplicate_columns", "empty", "not_text") else 0
+    line = 1 if error.code in ("missing_columns", "duplicate_columns", "empty", "not_text",
+                               "unsafe_header") else 0
     return RowProblem(line, ", ".join(error.params.get("missing", [])), error.code, str(error))
 
 

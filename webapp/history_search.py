@@ -12,11 +12,13 @@ from datetime import date
 
 from webapp.audit import AUDIT_COLUMNS, CHANNELS, neutralise_formula, render_rows
 from webapp.monitoring_stats import AUDIT_FILE, day_files
+from webapp.services.text import find_unsafe
 
 VERDICTS = ("anomaly", "normal")
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-EXACT_FIELDS = ("principal", "channel", "asset", "model_version", "batch_id", "request_id")
+EXACT_FIELDS = ("principal", "channel", "asset", "model_version", "batch_id", "request_id",
+                "client_request_id")
 
 
 class FilterError(ValueError):
@@ -36,6 +38,7 @@ class HistoryFilter:
     verdict: str = ""
     batch_id: str = ""
     request_id: str = ""
+    client_request_id: str = ""
 
     @classmethod
     def from_mapping(cls, values):
@@ -46,6 +49,10 @@ class HistoryFilter:
 
     def check(self):
         """Raise FilterError for a date, channel or verdict that cannot match anything."""
+        for item in fields(self):
+            unsafe = find_unsafe(getattr(self, item.name))
+            if unsafe:
+                raise FilterError(f"{item.name}: remove the control character ({unsafe[1]})")
         for name in ("date_from", "date_to"):
             value = getattr(self, name)
             if value:

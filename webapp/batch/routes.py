@@ -16,6 +16,7 @@ from webapp.batching import (DONE, BatchFileError, BatchStore, check_header,
                              process_stored_batch, read_header, save_upload)
 from webapp.errors import error_response
 from webapp.extensions import active_models, audit_sink, registry
+from webapp.services.text import UnsafeText, check_text
 
 ANOMALIES_PER_PAGE = 50
 
@@ -58,6 +59,9 @@ def file_error_message(code, params, message=""):
         "duplicate_columns": _("Columns named more than once in the header: %(names)s.",
                                names=", ".join(params.get("columns", []))),
         "no_readings": _("The file has a header but no readings."),
+        "unsafe_header": _("The header holds a control character (%(character)s): column "
+                           "names must be printable text.",
+                           character=params.get("character", "?")),
         "stopped": _("Processing stopped unexpectedly (the server process ended). Upload the "
                      "file again."),
     }.get(code, _("Processing failed: %(reason)s", reason=message))
@@ -78,6 +82,9 @@ def problem_message(problem):
                          **(problem.get("params") or {"fields": "?", "expected": "?"})),
         "not_text": _("The line is not UTF-8 text."),
         "line_too_long": _("The line is too long to be a reading."),
+        "unsafe_text": _("Holds a control character or an unpaired surrogate (%(character)s): "
+                         "only printable text is accepted.",
+                         character=(problem.get("params") or {}).get("character", "?")),
     }.get(code, problem["reason"])
 
 
@@ -110,6 +117,10 @@ def upload():
     if form.validate_on_submit():
         try:
             batch_id = start_batch(form.asset.data, form.file.data)
+        except UnsafeText as error:
+            form.file.errors.append(_("The file name holds a control character (%(character)s): "
+                                      "rename the file with printable characters only.",
+                                      character=error.character))
         except BatchFileError as error:
             form.file.errors.append(file_error_message(error.code, error.params, str(error)))
         else:
@@ -126,6 +137,7 @@ def start_batch(asset, storage):
     The header is checked before anything is queued so that missing columns are reported on
     the form itself. The thread writes status.json, which any worker can serve to the poll.
     """
+    filename = check_text(os.path.basename(storage.filename or "upload.csv"), "the file name")
     loaded = active_models().get(asset)
     storage.stream.seek(0)
     _, columns = read_header(storage.stream)
@@ -134,7 +146,7 @@ def start_batch(asset, storage):
     store = batch_store()
     batch_id = store.create({"asset": asset, "model_version": loaded.version,
                              "principal": current_user.principal, "channel": "batch",
-                             "filename": os.path.basename(storage.filename or "upload.csv")})
+                             "filename": filename})
     sha256, size = save_upload(storage.stream, store.path(batch_id, "input.csv"))
     store.update_meta(batch_id, sha256=sha256, size=size)
     threading.Thread(target=process_stored_batch, name=f"batch-{batch_id}", daemon=True,

@@ -157,3 +157,21 @@ def test_the_command_exits_1_on_a_break_and_records_the_result(tmp_path, app, ru
 def test_the_command_refuses_a_date_it_cannot_read(runner, day):
     result = runner.invoke(args=["audit", "verify", "--date", day])
     assert result.exit_code == 2 and "YYYY-MM-DD" in result.output
+
+
+def test_the_monitoring_page_shows_the_last_verification_and_its_break(app, runner, login):
+    client = login("analyst")
+    section = client.get("/monitoring").get_data(as_text=True).split('id="audit-chain"')[1]
+    assert "flask --app webapp audit verify" in section.split("</section>")[0]
+    path = write_rows(app.config["AUDIT_DIR"])
+    runner.invoke(args=["audit", "verify"])
+    section = client.get("/monitoring").get_data(as_text=True).split('id="audit-chain"')[1]
+    assert "aucune ligne modifiée" in section.split("</section>")[0]
+    lines = read_lines(path)
+    lines[2], lines[3] = lines[3], lines[2]
+    write_lines(path, lines)
+    runner.invoke(args=["audit", "verify"])
+    section = client.get("/monitoring").get_data(as_text=True).split('id="audit-chain"')[1]
+    section = section.split("</section>")[0]
+    assert os.path.basename(path) in section and "enregistrement 2 (ligne 3)" in section
+    assert "intervertis" in section

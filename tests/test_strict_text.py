@@ -142,4 +142,5 @@ def test_a_batch_upload_whose_file_name_holds_a_control_character_is_a_form_erro
     data["csrf_token"] = csrf_token(client, "/batch/")
     response = client.post("/batch/", data=data, content_type="multipart/form-data")
     assert response.status_code == 422
-    assert "control character" in response.get_data(as_text=True)
+    assert "Le nom du fichier contient un caractère de contrôle" in \
+        response.get_data(as_text=True)

@@ -3,6 +3,7 @@
 from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 
+from webapp.audit import last_verification
 from webapp.auth import role_required
 from webapp.extensions import registry
 from webapp.monitoring_stats import WINDOWS, MonitoringSources, QueryError, report_for
@@ -37,5 +38,6 @@ def page():
     except QueryError as exc:
         report, error = None, _("The window or asset is not valid: %(reason)s", reason=str(exc))
     return render_template("monitoring/page.html", report=report, error=error, choice=choice,
-                           assets=registry().assets(), windows=WINDOW_CHOICES), \
+                           assets=registry().assets(), windows=WINDOW_CHOICES,
+                           chain=last_verification(current_app.config["LOG_DIR"])), \
         200 if error is None else 400

@@ -24,7 +24,7 @@ import pandas as pd
 from features.schema import DATETIME_COLUMN, LABEL_COLUMN, sensors_from_records
 from features.validation import SchemaError, check_columns, validate_frame
 from webapp.audit import neutralise_formula, utc_now_iso
-from webapp.csvfiles import sniff_separator
+from webapp.csvfiles import lf_lines, sniff_separator, split_bare_cr
 from webapp.evaluation import metrics_from_counts
 from webapp.rejections import record_rejections
 from webapp.scoring import predict_and_audit, score_frame
@@ -84,6 +84,7 @@ def new_batch_id():
 def read_header(binary):
     """(separator, column names) from the first line; BatchFileError when it is not a header."""
     raw = binary.readline(MAX_LINE_BYTES)
+    raw = split_bare_cr(raw)[0]  # a file whose lines end with a CR alone
     if raw.startswith(BOM):
         raw = raw[len(BOM):]
     if not raw.strip():
@@ -97,7 +98,8 @@ def read_header(binary):
         raise BatchFileError("not_text", "the file is not a CSV text file encoded in UTF-8 "
                                          "(save it as 'CSV UTF-8')") from None
     text = text.rstrip("\r\n")
-    unsafe = find_unsafe(text.replace("\t", ""))
+    # A TAB is let through: a tab-separated file is told it has a single column.
+    unsafe = find_unsafe(text.replace("\t", " "))
     if unsafe:
         raise BatchFileError("unsafe_header", "the header holds a control character or an "
                              f"unpaired surrogate ({unsafe[1]} at position {unsafe[0]}): "
@@ -105,12 +107,6 @@ def read_header(binary):
                              position=unsafe[0])
     separator = sniff_separator(text)
     columns = [name.strip() for name in next(csv.reader([text], delimiter=separator))]
-    for name in columns:
-        unsafe = find_unsafe(name)
-        if unsafe:
-            raise BatchFileError("unsafe_header", f"the column name {shown(name)!r} holds a "
-                                 f"control character ({unsafe[1]}): column names must be "
-                                 "printable text", character=unsafe[1], position=unsafe[0])
     duplicated = sorted({name for name in columns if columns.count(name) > 1})
     if duplicated:
         raise BatchFileError("duplicate_columns", "columns named more than once in the header: "
@@ -460,6 +456,7 @@ def score_file(binary, loaded, sink, *, batch_id, channel, principal, results_pa
     counted for monitoring in `rejections_dir` (the log folder) when it is given. Raises
     BatchFileError when the file as a whole cannot be scored (nothing is scored then).
     """
+    binary = lf_lines(binary)
     separator, columns = read_header(binary)
     sensors = sensors_from_records(loaded.manifest["features"])
     check_header(columns, sensors)

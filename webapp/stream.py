@@ -32,9 +32,10 @@ from features.schema import DATETIME_COLUMN, sensors_from_records
 from features.validation import validate_frame
 from webapp.alarms import AlarmLog, AlarmPolicy, AlarmTracker, Verdict, alarm_log_path
 from webapp.audit import append_csv, utc_now_iso
-from webapp.csvfiles import sniff_separator
+from webapp.csvfiles import sniff_separator, split_bare_cr
 from webapp.rejections import record_rejections
 from webapp.scoring import predict_and_audit
+from webapp.services.text import unsafe_rows
 
 log = logging.getLogger("vigie.stream")
 
@@ -391,10 +392,18 @@ class StreamFollower:
         lines, offset, number = [], self.segment.offset, self.segment.line
         while len(lines) < self.max_lines:
             raw = self.handle.readline(MAX_LINE_BYTES)
-            if not raw or (not raw.endswith(b"\n") and not final and len(raw) < MAX_LINE_BYTES):
+            pieces = split_bare_cr(raw)
+            for piece in pieces[:self.max_lines - len(lines)]:
+                # A CR at the very end may be the first half of a CRLF: it waits, like a
+                # line without its LF, until more arrives or the file is rotated away.
+                last = piece is pieces[-1]
+                if not piece or (last and not piece.endswith(b"\n") and not final
+                                 and len(raw) < MAX_LINE_BYTES):
+                    return lines
+                offset, number = offset + len(piece), number + 1
+                lines.append((number, piece, offset))
+            if not raw:
                 break
-            offset, number = offset + len(raw), number + 1
-            lines.append((number, raw, offset))
         return lines
 
     def _truncated(self):
@@ -481,6 +490,9 @@ class StreamFollower:
         line_numbers = [number for number, _ in records]
         numbers, valid, field_errors = validate_frame(frame, sensors, first_line=0)
         errors = [(line_numbers[e.index], e.field, e.code, e.message) for e in field_errors]
+        for position, unsafe in unsafe_rows(frame, DATETIME_COLUMN):
+            valid[position] = False
+            errors.append((line_numbers[position], DATETIME_COLUMN, unsafe.code, unsafe.reason))
         return frame, numbers, valid, line_numbers, errors
 
     def _score_new(self, loaded, frame, numbers, valid, line_numbers):
@@ -519,7 +531,11 @@ class StreamFollower:
                 continue
             if not text.strip():
                 continue
-            cells = next(csv.reader([text], delimiter=self.segment.separator))
+            try:
+                cells = next(csv.reader([text], delimiter=self.segment.separator))
+            except csv.Error as exc:  # a NUL byte, a CR inside a quoted cell cut at its end
+                errors.append((number, "", "malformed", f"the line is not a CSV line ({exc})"))
+                continue
             if len(cells) != width:
                 errors.append((number, "", "malformed",
                                f"the line has {len(cells)} cells, the header has {width}"))

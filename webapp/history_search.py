@@ -2,16 +2,18 @@
 
 The day files are streamed newest first and the scan stops as soon as the page is full, so a
 first page costs one or two day files whatever the history's size; a cheap substring test
-skips lines that cannot match before they are parsed. Export streams one day file at a time.
+skips records that cannot match before they are parsed (as whole CSV records, never lines).
+Export streams one day file at a time.
 """
 
-import csv
 import json
 from dataclasses import dataclass, fields
 from datetime import date
 
 from webapp.audit import AUDIT_COLUMNS, CHANNELS, neutralise_formula, render_rows
 from webapp.monitoring_stats import AUDIT_FILE, day_files
+from webapp.services.audit_records import (parse_records, records_holding,
+                                           records_newest_first, split_header)
 from webapp.services.text import find_unsafe
 
 VERDICTS = ("anomaly", "normal")
@@ -99,34 +101,17 @@ def read_bytes(path):
         return handle.read()
 
 
-def day_lines(content, needles=()):
-    """(column names, data lines) of one audit day file's content; with `needles`, only the
-    lines that contain all of them, found by a bytes search rather than line by line."""
-    header, _, body = content.partition(b"\n")
-    columns = next(csv.reader([header.decode("utf-8-sig").strip()]))
-    if not needles:
-        return columns, [line for line in body.split(b"\n") if line]
-    return columns, lines_containing(body, needles)
+def day_records(content, needles=(), newest_first=False):
+    """(column names, records) of one audit day file's content, each record a list of cells.
 
-
-def lines_containing(body, needles):
-    """The lines of `body` holding every needle, located from the longest needle's hits."""
-    longest = max(needles, key=len)
-    found, position = [], 0
-    while (hit := body.find(longest, position)) >= 0:
-        start = body.rfind(b"\n", 0, hit) + 1
-        end = body.find(b"\n", hit)
-        end = len(body) if end < 0 else end
-        line = body[start:end]
-        if all(needle in line for needle in needles):
-            found.append(line)
-        position = end + 1
-    return found
-
-
-def parse_line(columns, line):
-    """One audit line as a dict of text."""
-    return dict(zip(columns, next(csv.reader([line.decode("utf-8")])), strict=False))
+    The file is read as CSV records (webapp/services/audit_records.py), never split on line
+    feeds; with `needles`, only the records that hold all of them, found by a bytes search.
+    """
+    columns, body = split_header(content)
+    if needles:
+        found = records_holding(body, needles)
+        return columns, reversed(found) if newest_first else found
+    return columns, records_newest_first(body) if newest_first else parse_records(body)
 
 
 def iter_rows(audit_dir, wanted, newest_first=True):
@@ -134,9 +119,8 @@ def iter_rows(audit_dir, wanted, newest_first=True):
     files = day_files(audit_dir, AUDIT_FILE)
     needles = wanted.needles()
     for day in sorted(wanted.days(files), reverse=newest_first):
-        columns, lines = day_lines(read_bytes(files[day]), needles)
-        ordered = reversed(lines) if newest_first else lines
-        for cells in csv.reader(line.decode("utf-8") for line in ordered):
+        columns, records = day_records(read_bytes(files[day]), needles, newest_first)
+        for cells in records:
             row = dict(zip(columns, cells, strict=False))
             if wanted.matches(row):
                 yield row
@@ -192,8 +176,8 @@ def request_rows(audit_dir, request_id, day=None):
         content = read_bytes(files[current])
         if needle not in content:
             continue
-        columns, lines = day_lines(content, [needle])
-        rows = [parse_line(columns, line) for line in lines]
+        columns, records = day_records(content, [needle])
+        rows = [dict(zip(columns, cells, strict=False)) for cells in records]
         rows = [row for row in rows if row.get("request_id") == needle.decode("utf-8")]
         if rows:
             return [decode_record(row, n) for n, row in enumerate(rows, start=1)]

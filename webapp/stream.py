@@ -35,6 +35,7 @@ from webapp.audit import append_csv, utc_now_iso
 from webapp.csvfiles import sniff_separator, split_bare_cr
 from webapp.rejections import record_rejections
 from webapp.scoring import predict_and_audit
+from webapp.services.audit_records import records_holding, split_header
 from webapp.services.text import unsafe_rows
 
 log = logging.getLogger("vigie.stream")
@@ -105,7 +106,11 @@ def parse_request_id(sid, request_id):
 
 
 def read_stream_audit(audit_dir, sid, since_day):
-    """Audit rows of stream `sid` in the day files from `since_day` on, in file order."""
+    """Audit rows of stream `sid` in the day files from `since_day` on, in file order.
+
+    Read as whole CSV records: a quoted line feed in some other row's cell can never pass for
+    a row of this stream (and move its checkpoint).
+    """
     try:
         names = sorted(os.listdir(audit_dir))
     except FileNotFoundError:
@@ -115,15 +120,13 @@ def read_stream_audit(audit_dir, sid, since_day):
         match = AUDIT_FILE.match(name)
         if not match or match.group(1) < since_day:
             continue
-        with open(os.path.join(audit_dir, name), encoding="utf-8", newline="") as handle:
-            header = next(csv.reader([handle.readline()]), [])
-            # Cheap substring test first: the day file holds every channel's rows.
-            for raw in handle:
-                if sid not in raw:
-                    continue
-                row = dict(zip(header, next(csv.reader([raw])), strict=False))
-                if row.get("channel") == "stream" and row.get("batch_id") == sid:
-                    rows.append(row)
+        with open(os.path.join(audit_dir, name), "rb") as handle:
+            header, body = split_header(handle.read())
+        # Cheap bytes search first: the day file holds every channel's rows.
+        for cells in records_holding(body, [sid.encode("utf-8")]):
+            row = dict(zip(header, cells, strict=False))
+            if row.get("channel") == "stream" and row.get("batch_id") == sid:
+                rows.append(row)
     return rows
 
 

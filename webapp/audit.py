@@ -7,8 +7,8 @@ import os
 import re
 from datetime import datetime, timezone
 
-from webapp.services.audit_chain import (CHAIN_COLUMN, chain_lines, header_size, last_hash,
-                                         read_head, read_record, split_lines, verify_files)
+from webapp.services.audit_chain import (CHAIN_COLUMN, chain_lines, last_hash, read_head,
+                                         read_record, split_lines, verify_files)
 
 # Today's columns keep their order; new ones go at the end, the chain hash always last
 # (docs/audit.md says what each holds).
@@ -75,10 +75,13 @@ def append_csv(path, rows, columns):
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
-        written_columns = _columns_of(fd, columns) if size else columns
-        body = _render_body(fd, size, rows, written_columns)
-        if size == 0:
-            body = render_rows([dict(zip(columns, columns, strict=True))], columns) + body
+        if size:
+            header, header_size = read_head(fd)
+            written_columns = _columns_of(header, columns)
+            body = _render_body(rows, written_columns, fd, size, header_size)
+        else:
+            body = render_rows([dict(zip(columns, columns, strict=True))], columns) + \
+                _render_body(rows, columns)
         data = body.encode("utf-8")
         written = os.write(fd, data)
         if written != len(data):
@@ -89,23 +92,22 @@ def append_csv(path, rows, columns):
         os.close(fd)
 
 
-def _columns_of(fd, columns):
+def _columns_of(header, columns):
     """The columns of an existing file: `columns`, or the older list its header names."""
-    header = read_head(fd)
     if header == ",".join(columns):
         return columns
     named = next(csv.reader([header]), [])
     return tuple(name for name in named if name in columns) or columns
 
 
-def _render_body(fd, size, rows, columns):
+def _render_body(rows, columns, fd=None, size=0, header_size=0):
     """The rows' lines, each ending with its chain hash when the file is chained."""
     if columns[-1] != CHAIN_COLUMN:
         return render_rows(rows, columns)
     cells = columns[:-1]
     body = render_rows(rows, cells)
     lines = split_lines(body, len(rows), lambda i: [_cell(rows[i].get(c)) for c in cells])
-    previous = last_hash(fd, size, header_size(fd)) if size else ""
+    previous = last_hash(fd, size, header_size) if size else ""
     return chain_lines(previous, lines)[0]
 
 

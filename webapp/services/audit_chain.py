@@ -18,8 +18,8 @@ import re
 
 CHAIN_COLUMN = "chain_sha256"
 HASH_AT_END = re.compile(rb",([0-9a-f]{64})\r?\n\Z")
-TAIL_BYTES = 4096
-HEAD_BYTES = 65536
+TAIL_BYTES = 128  # the last hash cell and its line end
+HEAD_BYTES = 8192  # the header line (about 300 bytes)
 
 
 def row_hash(previous, line):
@@ -53,10 +53,12 @@ def chain_lines(previous, lines):
 
 
 def read_head(fd):
-    """The first line of an open file (the header), as text; '' when the file is empty."""
+    """(header line as text, its size in bytes with the line feed) of an open file."""
     head = os.pread(fd, HEAD_BYTES, 0)
-    return head.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", errors="replace") \
-        if b"\n" in head else ""
+    end = head.find(b"\n")
+    if end < 0:
+        return "", 0
+    return head[:end].rstrip(b"\r").decode("utf-8", errors="replace"), end + 1
 
 
 def last_hash(fd, size, header_size):
@@ -71,13 +73,6 @@ def last_hash(fd, size, header_size):
     tail = os.pread(fd, min(TAIL_BYTES, size), size - min(TAIL_BYTES, size))
     match = HASH_AT_END.search(tail)
     return match.group(1).decode("ascii") if match else ""
-
-
-def header_size(fd):
-    """Bytes of the header line, line feed included (0 for an empty file)."""
-    head = os.pread(fd, HEAD_BYTES, 0)
-    end = head.find(b"\n")
-    return end + 1 if end >= 0 else 0
 
 
 @dataclass

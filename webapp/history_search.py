@@ -109,8 +109,7 @@ def day_records(content, needles=(), newest_first=False):
     """
     columns, body = split_header(content)
     if needles:
-        found = records_holding(body, needles)
-        return columns, reversed(found) if newest_first else found
+        return columns, records_holding(body, needles, newest_first)
     return columns, records_newest_first(body) if newest_first else parse_records(body)
 
 

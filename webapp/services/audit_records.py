@@ -29,25 +29,21 @@ def split_header(content):
     return next(csv.reader([header.decode("utf-8-sig").rstrip("\r")]), []), body
 
 
-def record_at(body, start, limit=None):
-    """(cells, end offset) of the record that begins at `start`, parsed by the csv module
-    (reading no further than `limit`)."""
-    lines, end = [], start
-    reader = csv.reader(_lines_from(body, start, lines, len(body) if limit is None else limit))
-    cells = next(reader, [])
-    for line in lines:
-        end += len(line)
-    return cells, end
+def record_end(body, start):
+    """The end of the record that begins at `start`: the first line feed outside quotes."""
+    end = body.find(b"\n", start)
+    while end >= 0 and body.count(QUOTE, start, end) % 2:
+        end = body.find(b"\n", end + 1)
+    return len(body) if end < 0 else end + 1
 
 
-def _lines_from(body, start, consumed, limit):
-    position = start
-    while position < limit:
-        stop = body.find(b"\n", position, limit)
-        stop = limit if stop < 0 else stop + 1
-        consumed.append(body[position:stop])
-        yield _text(body[position:stop])
-        position = stop
+def parse_span(body, start, end):
+    """The cells of the record(s) in body[start:end], parsed by the csv module."""
+    text = _text(body[start:end])
+    if "\n" in text.rstrip("\r\n"):
+        return [cells for cells in csv.reader(io.StringIO(text, newline="")) if cells]
+    cells = next(csv.reader([text]), [])
+    return [cells] if cells else []
 
 
 class Boundaries:
@@ -70,36 +66,46 @@ class Boundaries:
         return position
 
 
-def records_holding(body, needles):
-    """The records (cells) of `body` whose text holds every needle, in file order.
+def spans_holding(body, needles):
+    """(start, end) of each record of `body` whose text holds every needle, in file order.
 
-    The longest needle is searched as bytes; each hit is widened to its whole record, which
-    the csv module parses, so a needle inside a quoted multi-line cell finds the real row.
+    Only bytes are searched: the longest needle's hits are widened to their whole record.
     """
     longest = max(needles, key=len)
     boundaries, found, position = Boundaries(body), [], 0
     while (hit := body.find(longest, position)) >= 0:
         line_start = body.rfind(b"\n", 0, hit) + 1
         start = boundaries.record_start(max(line_start, position))
-        cells, end = record_at(body, start)
-        if all(needle in body[start:end] for needle in needles) and cells:
-            found.append(cells)
+        end = record_end(body, start)
+        if all(needle in body[start:end] for needle in needles):
+            found.append((start, end))
         position = max(end, hit + 1)
     return found
 
 
-def records_newest_first(body):
-    """Every record of `body`, last first, parsed lazily from the end of the file."""
-    total = body.count(QUOTE)
-    after, end = 0, len(body)
-    stop = len(body)
+def records_holding(body, needles, newest_first=False):
+    """The records (cells) of `body` that hold every needle, parsed lazily in the order asked.
+
+    A needle inside a quoted multi-line cell finds the real row, never a forged one.
+    """
+    spans = spans_holding(body, needles)
+    for start, end in reversed(spans) if newest_first else spans:
+        yield from parse_span(body, start, end)
+
+
+def records_newest_first(body, block=1 << 20):
+    """Every record of `body`, last first, parsed about `block` bytes at a time from the end."""
+    total, after, stop = body.count(QUOTE), 0, len(body)
     while stop > 0:
-        start = body.rfind(b"\n", 0, max(stop - 1, 0)) + 1
+        start = max(stop - block, 0)
+        start = body.find(b"\n", start, stop - 1) + 1 if start else 0
         after += body.count(QUOTE, start, stop)
+        while (total - after) % 2 and start > 0:
+            # The block would begin inside a quoted cell: take in the lines before it.
+            previous = body.rfind(b"\n", 0, start - 1) + 1
+            after += body.count(QUOTE, previous, start)
+            start = previous
+        records = [cells for cells in csv.reader(io.StringIO(_text(body[start:stop]),
+                                                             newline="")) if cells]
+        yield from reversed(records)
         stop = start
-        if (total - after) % 2:
-            continue  # inside a quoted cell: the record starts on an earlier line
-        cells, _ = record_at(body, start, end)
-        end = start
-        if cells:
-            yield cells

@@ -3,6 +3,7 @@
 import csv
 import fcntl
 import io
+import logging
 import os
 import re
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ AUDIT_COLUMNS = (
     "client_request_id", CHAIN_COLUMN,
 )
 CHANNELS = ("form", "batch", "api", "stream", "cli")
+log = logging.getLogger("vigie.audit")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 FORMULA_FIRST = frozenset(FORMULA_PREFIXES)
 
@@ -121,8 +123,11 @@ class AuditSink:
 class CsvAuditSink(AuditSink):
     """Audit rows in logs/audit/predictions-YYYY-MM-DD.csv (UTC date of each row)."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, after_write=None):
         self.directory = directory
+        # Called with the days written to, once the rows are safely appended: monitoring
+        # keeps its hourly summaries current with it. Its failure never fails an audit write.
+        self.after_write = after_write
 
     def path_for(self, day):
         """The audit file of a UTC day ('YYYY-MM-DD')."""
@@ -140,6 +145,11 @@ class CsvAuditSink(AuditSink):
                 append_csv(self.path_for(day), day_rows, AUDIT_COLUMNS)
         except OSError as exc:
             raise AuditError(f"the audit log could not be written ({exc.strerror or exc})") from exc
+        if self.after_write is not None:
+            try:
+                self.after_write(sorted(by_day))
+            except Exception:  # a summary is only a speed-up; the rows are written
+                log.exception("audit summaries not updated after a write")
 
 
 AUDIT_FILE_PATTERN = re.compile(r"^predictions-(\d{4}-\d{2}-\d{2})\.csv$")

@@ -20,7 +20,10 @@ def init_services(app):
     app.extensions["vigie.registry"] = registry
     app.extensions["vigie.lifecycle"] = ModelLifecycle(registry, app.config["LOG_DIR"])
     app.extensions["vigie.models"] = ActiveModels(registry)
-    app.extensions["vigie.audit"] = CsvAuditSink(app.config["AUDIT_DIR"])
+    # Imported here: monitoring reads feedback and alarms, which import the audit module.
+    from webapp.monitoring_stats import SummaryRefresher
+    app.extensions["vigie.audit"] = CsvAuditSink(app.config["AUDIT_DIR"],
+                                                 SummaryRefresher(app.config["LOG_DIR"]))
 
 
 def registry():

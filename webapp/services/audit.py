@@ -1,0 +1,243 @@
+"""The audit trail: the only code that names, writes and reads logs/audit/predictions-*.csv.
+
+One CSV row per prediction, appended safely by many processes at once (storage.append_csv).
+Every other module asks its questions through the query functions below (a request, a batch,
+a stream, an asset's recent rows, a filtered search), so the file format has one owner.
+"""
+
+import collections
+import csv
+import json
+import logging
+import os
+import re
+
+import pandas as pd
+
+from webapp.services.audit_chain import CHAIN_COLUMN, read_record, verify_files
+from webapp.services.audit_records import (parse_records, records_holding,
+                                           records_newest_first, split_header)
+from webapp.services.storage import append_csv, neutralise_formula, render_rows, utc_now_iso
+from webapp.services.storage import day_files as storage_day_files
+
+# Today's columns keep their order; new ones go at the end, the chain hash always last
+# (docs/audit.md says what each holds).
+AUDIT_COLUMNS = (
+    "timestamp_utc", "request_id", "channel", "principal", "asset", "model_version",
+    "model_sha256", "inputs", "reading_timestamp", "batch_id", "score", "threshold",
+    "anomaly", "top_sensors", "latency_ms", "app_version",
+    "shadow_version", "shadow_score", "shadow_anomaly",
+    "client_request_id", CHAIN_COLUMN,
+)
+CHANNELS = ("form", "batch", "api", "stream", "cli")
+AUDIT_FILE = re.compile(r"^predictions-(\d{4}-\d{2}-\d{2})\.csv$")
+VERIFICATION_FILE = "audit_verification.json"
+log = logging.getLogger("vigie.audit")
+
+
+class AuditError(Exception):
+    """The audit trail could not be written: the prediction must not be claimed."""
+
+
+def day_path(directory, day):
+    """The audit file of a UTC day ('YYYY-MM-DD')."""
+    return os.path.join(directory, f"predictions-{day}.csv")
+
+
+class AuditSink:
+    """The audit interface: callers only ever call write(rows)."""
+
+    def write(self, rows):
+        raise NotImplementedError
+
+
+class CsvAuditSink(AuditSink):
+    """Audit rows in logs/audit/predictions-YYYY-MM-DD.csv (UTC date of each row)."""
+
+    def __init__(self, directory, after_write=None):
+        self.directory = directory
+        # Called with the days written to, once the rows are safely appended: monitoring
+        # keeps its hourly summaries current with it. Its failure never fails an audit write.
+        self.after_write = after_write
+
+    def path_for(self, day):
+        """The audit file of a UTC day ('YYYY-MM-DD')."""
+        return day_path(self.directory, day)
+
+    def write(self, rows):
+        """Append rows; a batch for one day is one write under one lock."""
+        by_day = {}
+        for row in rows:
+            row.setdefault("timestamp_utc", utc_now_iso())
+            by_day.setdefault(row["timestamp_utc"][:10], []).append(row)
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            for day, day_rows in by_day.items():
+                append_csv(self.path_for(day), day_rows, AUDIT_COLUMNS)
+        except OSError as exc:
+            raise AuditError(f"the audit log could not be written ({exc.strerror or exc})") from exc
+        if self.after_write is not None:
+            try:
+                self.after_write(sorted(by_day))
+            except Exception:  # a summary is only a speed-up; the rows are written
+                log.exception("audit summaries not updated after a write")
+
+
+def render_audit_rows(rows):
+    """Audit rows as CSV lines in the audit's column order, formula-safe (for exports)."""
+    return render_rows(rows, AUDIT_COLUMNS)
+
+
+def audit_header():
+    """The header line of an audit export."""
+    return render_audit_rows([dict(zip(AUDIT_COLUMNS, AUDIT_COLUMNS, strict=True))])
+
+
+# --- reading: the day files -------------------------------------------------------------------
+
+def day_files(directory):
+    """{day: path} of the audit day files in `directory` ({} when there is none)."""
+    return storage_day_files(directory, AUDIT_FILE)
+
+
+def read_bytes(path):
+    """The whole content of one day file."""
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def day_records(content, needles=(), newest_first=False):
+    """(column names, records) of one audit day file's content, each record a list of cells.
+
+    The file is read as CSV records (services/audit_records.py), never split on line feeds:
+    a quoted line feed in a cell can never pass for a row. With `needles`, only the records
+    that hold all of them, found by a bytes search before anything is parsed.
+    """
+    columns, body = split_header(content)
+    if needles:
+        return columns, records_holding(body, needles, newest_first)
+    return columns, records_newest_first(body) if newest_first else parse_records(body)
+
+
+# --- queries ------------------------------------------------------------------------------------
+
+def search_rows(directory, *, date_from="", date_to="", exact=None, keep=None, newest_first=True):
+    """Audit rows whose `exact` fields equal the given text and that `keep(row)` accepts,
+    inside [date_from, date_to] (days, either may be empty), newest first by default.
+
+    One day file in memory at a time, parsed lazily: a reader that stops early (one page of
+    the history) reads one or two files whatever the trail's size. A cheap substring test
+    skips records that cannot match before they are parsed.
+    """
+    exact = {name: neutralise_formula(value) for name, value in (exact or {}).items() if value}
+    needles = [value.encode("utf-8") for value in exact.values()]
+    files = day_files(directory)
+    days = [d for d in files if (not date_from or d >= date_from) and (not date_to or d <= date_to)]
+    for day in sorted(days, reverse=newest_first):
+        columns, records = day_records(read_bytes(files[day]), needles, newest_first)
+        for cells in records:
+            row = dict(zip(columns, cells, strict=False))
+            if all(row.get(name) == value for name, value in exact.items()) \
+                    and (keep is None or keep(row)):
+                yield row
+
+
+def decode_record(row, reading):
+    """An audit row with its inputs and top sensors decoded, numbered within its request."""
+    record = dict(row)
+    try:
+        record["inputs"] = json.loads(row.get("inputs") or "{}")
+    except ValueError:
+        record["inputs"] = {}
+    record["top_sensors"] = [s for s in (row.get("top_sensors") or "").split(";") if s]
+    record["reading"] = reading
+    return record
+
+
+def request_rows(directory, request_id, day=None):
+    """Every audit row of one request, in scoring order, decoded and numbered from 1 ([] if
+    unknown).
+
+    All rows of a request carry one timestamp, hence one day file: the search stops at the
+    first file (newest first) that holds the id; `day` narrows it to one file when known.
+    """
+    files = day_files(directory)
+    needle = neutralise_formula(request_id).encode("utf-8")
+    for current in ([day] if day in files else sorted(files, reverse=True)):
+        content = read_bytes(files[current])
+        if needle not in content:
+            continue
+        columns, records = day_records(content, [needle])
+        rows = [dict(zip(columns, cells, strict=False)) for cells in records]
+        rows = [row for row in rows if row.get("request_id") == needle.decode("utf-8")]
+        if rows:
+            return [decode_record(row, n) for n, row in enumerate(rows, start=1)]
+    return []
+
+
+def count_batch_rows(directory, batch_id, since_day):
+    """Audit rows already written for `batch_id` in the day files from `since_day` on.
+
+    The audit file is the truth about what was audited: a run interrupted between two chunks
+    resumes from this count, so no reading is audited twice.
+    """
+    total = 0
+    for day, path in sorted(day_files(directory).items()):
+        if day < since_day:
+            continue
+        column = pd.read_csv(path, usecols=["batch_id"], dtype=str,
+                             keep_default_na=False, on_bad_lines="skip")["batch_id"]
+        total += int((column == batch_id).sum())
+    return total
+
+
+def stream_rows(directory, stream_id, since_day):
+    """Audit rows of stream `stream_id` in the day files from `since_day` on, in file order.
+
+    Read as whole CSV records: a quoted line feed in some other row's cell can never pass for
+    a row of this stream (and move its checkpoint).
+    """
+    rows = []
+    for day, path in sorted(day_files(directory).items()):
+        if day < since_day:
+            continue
+        header, body = split_header(read_bytes(path))
+        # Cheap bytes search first: the day file holds every channel's rows.
+        for cells in records_holding(body, [stream_id.encode("utf-8")]):
+            row = dict(zip(header, cells, strict=False))
+            if row.get("channel") == "stream" and row.get("batch_id") == stream_id:
+                rows.append(row)
+    return rows
+
+
+def asset_rows_since(directory, asset, since, until, limit):
+    """The asset's audit rows from `since` (a UTC datetime) to the day of `until`, oldest
+    first; only the newest `limit` are kept, so a month of audit never has to fit in memory."""
+    cutoff = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    rows = collections.deque(maxlen=limit)
+    files = day_files(directory)
+    for day in sorted(files):
+        if since.date().isoformat() <= day <= until.date().isoformat():
+            with open(files[day], encoding="utf-8", newline="") as handle:
+                rows.extend(row for row in csv.DictReader(handle)
+                            if row.get("asset") == asset and row.get("timestamp_utc", "") >= cutoff)
+    return list(rows)
+
+
+# --- tamper evidence ----------------------------------------------------------------------------
+
+def verification_path(log_dir):
+    """logs/audit_verification.json: the result of the last `audit verify`."""
+    return os.path.join(log_dir, VERIFICATION_FILE)
+
+
+def verify_audit(directory, log_dir, day=None):
+    """Verify the hash chain of every audit day file (or of `day`); returns their reports."""
+    files = day_files(directory)
+    paths = [files[day]] if day in files else [] if day else list(files.values())
+    return verify_files(paths, verification_path(log_dir), utc_now_iso())
+
+
+def last_verification(log_dir):
+    """What the last `audit verify` found ({} when it never ran)."""
+    return read_record(verification_path(log_dir))

@@ -15,6 +15,7 @@ import re
 import pandas as pd
 
 from webapp.services.audit_chain import CHAIN_COLUMN, read_record, verify_files
+from webapp.services.audit_index import append_index, day_of_request, requests_of_day
 from webapp.services.audit_records import (parse_records, records_holding,
                                            records_newest_first, split_header)
 from webapp.services.storage import append_csv, neutralise_formula, render_rows, utc_now_iso
@@ -76,6 +77,11 @@ class CsvAuditSink(AuditSink):
                 append_csv(self.path_for(day), day_rows, AUDIT_COLUMNS)
         except OSError as exc:
             raise AuditError(f"the audit log could not be written ({exc.strerror or exc})") from exc
+        try:
+            for day, day_rows in by_day.items():
+                append_index(self.directory, day, day_rows)
+        except OSError:  # the rows are audited; the index only makes finding them quicker
+            log.exception("the request index was not updated")
         if self.after_write is not None:
             try:
                 self.after_write(sorted(by_day))
@@ -142,6 +148,22 @@ def search_rows(directory, *, date_from="", date_to="", exact=None, keep=None, n
                 yield row
 
 
+def search_requests(directory, *, date_from="", date_to="", exact=None, verdict=""):
+    """One summary per request or batch (when, channel, who, asset, version, readings,
+    anomalies), newest first, from the request index; `exact` fields must equal the given text
+    and `verdict` is 'anomaly' (some reading flagged) or 'normal' (none)."""
+    exact = {name: neutralise_formula(value) for name, value in (exact or {}).items() if value}
+    files = day_files(directory)
+    days = [d for d in files if (not date_from or d >= date_from) and (not date_to or d <= date_to)]
+    for day in sorted(days, reverse=True):
+        for entry in requests_of_day(directory, day, files[day]):
+            if any(entry.get(name) != value for name, value in exact.items()):
+                continue
+            if verdict and (entry["anomalies"] > 0) != (verdict == "anomaly"):
+                continue
+            yield {**entry, "day": day}
+
+
 def decode_record(row, reading):
     """An audit row with its inputs and top sensors decoded, numbered within its request."""
     record = dict(row)
@@ -158,12 +180,19 @@ def request_rows(directory, request_id, day=None):
     """Every audit row of one request, in scoring order, decoded and numbered from 1 ([] if
     unknown).
 
-    All rows of a request carry one timestamp, hence one day file: the search stops at the
-    first file (newest first) that holds the id; `day` narrows it to one file when known.
+    All rows of a request carry one timestamp, hence one day file: the request index names
+    it (else the search stops at the first file, newest first, that holds the id); `day`
+    narrows it to one file when known.
     """
     files = day_files(directory)
     needle = neutralise_formula(request_id).encode("utf-8")
-    for current in ([day] if day in files else sorted(files, reverse=True)):
+    if day in files:
+        candidates = [day]
+    else:  # the request index names the day; without it, every day newest first
+        newest_first = sorted(files, reverse=True)
+        found = day_of_request(directory, needle.decode("utf-8"), newest_first)
+        candidates = ([found] if found else []) + [d for d in newest_first if d != found]
+    for current in candidates:
         content = read_bytes(files[current])
         if needle not in content:
             continue

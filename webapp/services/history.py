@@ -98,6 +98,22 @@ def search(audit_dir, wanted, page=1, page_size=PAGE_SIZE):
     return rows, False
 
 
+def search_requests(audit_dir, wanted, page=1, page_size=PAGE_SIZE):
+    """(requests of the page, whether an older page exists): one line per request or batch."""
+    found = audit.search_requests(
+        audit_dir, date_from=wanted.date_from, date_to=wanted.date_to,
+        exact={name: getattr(wanted, name) for name in EXACT_FIELDS}, verdict=wanted.verdict)
+    skip = (max(page, 1) - 1) * page_size
+    rows = []
+    for position, entry in enumerate(found):
+        if position < skip:
+            continue
+        if len(rows) == page_size:
+            return rows, True
+        rows.append(entry)
+    return rows, False
+
+
 def export_csv(audit_dir, wanted):
     """The matching rows as CSV text chunks (header first), oldest first, formula-safe."""
     yield audit.audit_header()

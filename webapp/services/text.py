@@ -11,10 +11,6 @@ import re
 # C0 controls (CR, LF and TAB included), DEL, and surrogate code points: a Python str holds a
 # surrogate only when it was unpaired in the input (a JSON "\ud800", a lenient decoder).
 UNSAFE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
-# The same, but TAB, LF and CR are allowed: multi-line free text such as a feedback comment.
-UNSAFE_MULTILINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-# A full-string pattern for form validators that match from the start (WTForms Regexp).
-SAFE_LINE_PATTERN = re.compile("[^\x00-\x1f\x7f\ud800-\udfff]*\\Z")
 # Bytes of a JSON body after which a parsed string may hold unsafe text: an escape, a DEL, or
 # a raw control character other than the whitespace allowed between tokens.
 JSON_ESCAPES = re.compile(rb"[\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -54,20 +50,15 @@ def shown(text, limit=80):
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def find_unsafe(text, multiline=False):
+def find_unsafe(text):
     """(position from 1, escaped character) of the first unsafe character, or None."""
-    match = (UNSAFE_MULTILINE if multiline else UNSAFE).search(text)
+    match = UNSAFE.search(text)
     return (match.start() + 1, escaped(match.group())) if match else None
 
 
-def is_safe(text, multiline=False):
-    """True when `text` holds no unsafe character."""
-    return (UNSAFE_MULTILINE if multiline else UNSAFE).search(text) is None
-
-
-def check_text(text, field, multiline=False):
+def check_text(text, field):
     """Return `text` when it is safe; raise UnsafeText naming `field` otherwise."""
-    found = find_unsafe(text, multiline)
+    found = find_unsafe(text)
     if found:
         raise UnsafeText(field, *found)
     return text

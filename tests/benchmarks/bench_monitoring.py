@@ -116,8 +116,6 @@ def summaries_cover(log_dir):
     """True when every audit day file's summary covers the whole file."""
     audit_dir = os.path.join(log_dir, "audit")
     for name in os.listdir(audit_dir):
-        if not name.startswith("predictions-"):
-            continue  # the request index beside the day files has no summary
         cache = os.path.join(log_dir, "cache", f"audit-{name}.json")
         try:
             with open(cache, encoding="utf-8") as handle:

@@ -1,6 +1,6 @@
 """The request index of the audit: one row per request and audit write, kept beside the day files.
 
-logs/audit/requests-YYYY-MM-DD.csv holds, for each request (or chunk of a batch) written to
+logs/audit-index/requests-YYYY-MM-DD.csv holds, for each request (or chunk of a batch) written to
 that day's audit file: when, the request id, channel, principal, asset, model version, batch
 id, client request id, how many readings and how many anomalies. The history lists requests
 from it, and "which version answered request X" looks the id up there (a file a tenth of the
@@ -9,7 +9,6 @@ the index existed gets its index built from its audit file the first time it is 
 """
 
 import os
-import re
 
 import pandas as pd
 
@@ -18,14 +17,15 @@ from webapp.services.storage import append_csv, render_rows, write_text_atomic
 
 REQUEST_COLUMNS = ("timestamp_utc", "request_id", "channel", "principal", "asset",
                    "model_version", "batch_id", "client_request_id", "readings", "anomalies")
-INDEX_FILE = re.compile(r"^requests-(\d{4}-\d{2}-\d{2})\.csv$")
 FROM_AUDIT = ("timestamp_utc", "request_id", "channel", "principal", "asset", "model_version",
               "batch_id", "client_request_id", "anomaly")
 
 
 def index_path(directory, day):
-    """The request index of a UTC day."""
-    return os.path.join(directory, f"requests-{day}.csv")
+    """The request index of a UTC day, in the folder beside the audit folder `directory`
+    (logs/audit-index/), so that the audit folder holds the audit day files only."""
+    parent, name = os.path.split(os.path.abspath(directory))
+    return os.path.join(parent, f"{name}-index", f"requests-{day}.csv")
 
 
 def index_entries(rows):
@@ -44,7 +44,9 @@ def index_entries(rows):
 
 def append_index(directory, day, rows):
     """Add the index rows of audit rows just appended to the day's file."""
-    append_csv(index_path(directory, day), index_entries(rows), REQUEST_COLUMNS)
+    path = index_path(directory, day)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    append_csv(path, index_entries(rows), REQUEST_COLUMNS)
 
 
 def build_index(directory, day, audit_path):
@@ -64,7 +66,9 @@ def build_index(directory, day, audit_path):
                for request_id in first.index]
     header = render_rows([dict(zip(REQUEST_COLUMNS, REQUEST_COLUMNS, strict=True))],
                          REQUEST_COLUMNS)
-    write_text_atomic(index_path(directory, day), header + render_rows(entries, REQUEST_COLUMNS))
+    path = index_path(directory, day)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_text_atomic(path, header + render_rows(entries, REQUEST_COLUMNS))
 
 
 def read_index(directory, day, audit_path):

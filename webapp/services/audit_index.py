@@ -30,6 +30,11 @@ def index_path(directory, day):
 
 def index_entries(rows):
     """One index row per request among audit rows (dicts), in the order first written."""
+    if rows and len({row.get("request_id") for row in rows}) == 1:
+        # The usual write: one request, or one chunk of a batch.
+        return [{**{name: rows[0].get(name, "") for name in REQUEST_COLUMNS[:8]},
+                 "readings": len(rows),
+                 "anomalies": sum(row.get("anomaly") in (True, "1", 1) for row in rows)}]
     entries = {}
     for row in rows:
         entry = entries.get(row.get("request_id"))

@@ -63,7 +63,7 @@ def read_json_body(limit):
     if len(data) > limit:
         raise too_large
     try:
-        return json.loads(data)
+        return current_app.json.loads(data)
     except RecursionError:
         raise ApiError(400, "the body is not a predict request: it is nested too deeply") from None
     except json.JSONDecodeError as exc:

@@ -63,12 +63,19 @@ def score_frame(loaded, frame, context=None, single=None):
     scores = loaded.model.score(frame, context=context, **options)
     names = list(scores.contributions.columns)
     parts = scores.contributions.to_numpy().round(6)
-    order = np.argsort(-parts, axis=1, kind="stable").tolist()
+    order = np.argsort(-parts, axis=1, kind="stable")
     threshold = float(scores.threshold)
     values = np.asarray(scores.scores, dtype=float).tolist()
-    # Plain lists, converted once for all readings: indexing numpy rows one by one is slow.
+    # Rows as tuples built from columns converted once: indexing numpy rows one by one is
+    # slow, and tuples of numbers, unlike lists, are soon left alone by the garbage collector.
     return [Result(score, threshold, score > threshold, names, row_parts, row_order)
-            for score, row_parts, row_order in zip(values, parts.tolist(), order, strict=True)]
+            for score, row_parts, row_order in zip(values, rows_of(parts), rows_of(order),
+                                                   strict=True)]
+
+
+def rows_of(matrix):
+    """The rows of a 2-D array as tuples of Python numbers."""
+    return zip(*matrix.T.tolist(), strict=True) if matrix.shape[1] else [()] * len(matrix)
 
 
 def inputs_json(frame, columns):

@@ -37,13 +37,14 @@ def t_squared(pipeline, frame):
     return (scores ** 2 / pipeline[-1].explained_variance_).sum(axis=1)
 
 
-def append_audit(path, frame, scores, anomalies):
+def append_audit(path, readings, scores, anomalies):
     """One CSV line per reading, all appended with one write under an exclusive lock."""
     now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    for inputs, score, anomaly in zip(frame.to_dict("records"), scores, anomalies, strict=True):
-        writer.writerow([now, json.dumps(inputs), repr(float(score)), int(anomaly)])
+    writer.writerows([now, json.dumps(reading), score, int(anomaly)]
+                     for reading, score, anomaly in zip(readings, scores.tolist(),
+                                                        anomalies.tolist(), strict=True))
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -61,11 +62,12 @@ def create_app():
 
     @app.post("/predict")
     def predict():
-        frame = pd.DataFrame(request.get_json()["readings"], columns=list(SENSOR_COLUMNS))
+        readings = request.get_json()["readings"]
+        frame = pd.DataFrame(readings, columns=list(SENSOR_COLUMNS))
         scores = t_squared(pipeline, frame)
         anomalies = scores > threshold
         if audit_path:
-            append_audit(audit_path, frame, scores, anomalies)
+            append_audit(audit_path, readings, scores, anomalies)
         return jsonify({"results": [{"score": float(score), "anomaly": bool(anomaly)}
                                     for score, anomaly in zip(scores, anomalies, strict=True)]})
 

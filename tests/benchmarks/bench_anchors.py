@@ -21,10 +21,11 @@ import pandas as pd
 
 from features.schema import SENSOR_COLUMNS
 from tests.benchmarks.bare_app import fit_anchor
-from tests.servers import free_port, gunicorn_server, stop, wait_until_ready
-from webapp import apikeys, create_app
-from webapp.registry import ModelRegistry
-from webapp.training import train_version
+from tests.support.servers import free_port, gunicorn_server, stop, wait_until_ready
+from webapp import create_app
+from webapp.services import apikeys
+from webapp.services.registry import ModelRegistry
+from webapp.services.training import train_version
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAINING_CSV = os.path.join(ROOT, "data", "anomaly-free.csv")

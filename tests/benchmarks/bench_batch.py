@@ -19,8 +19,8 @@ import pandas as pd
 
 from features.schema import SENSOR_COLUMNS
 from tests.benchmarks.bare_app import fit_anchor
-from webapp.registry import ModelRegistry
-from webapp.training import train_version
+from webapp.services.registry import ModelRegistry
+from webapp.services.training import train_version
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAINING_CSV = os.path.join(ROOT, "data", "anomaly-free.csv")

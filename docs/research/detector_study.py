@@ -14,9 +14,11 @@ is the setting the same rule picks on every shipped file (what would become the 
 Candidates (`--kinds`): pca (the product's PcaT2QDetector grid), t2 (Hotelling T-squared:
 all components), t2q-max (max of the normalised T-squared and Q instead of their mean),
 lof (LocalOutlierFactor(novelty=True) on trailing mean+std), lof-mean (the same on trailing
-means), ens / ens-mean (mean or max of lof / lof-mean and t2, each divided by its largest
-calibration score).  Rules: pooled, mean-family, worst, worst-far (see `objective`), each
-with a FAR bound of 10, 12, 15 and 20%.  Results and what they mean: docs/detector.md.
+means), ens (mean or max of lof and t2, each divided by its largest calibration score),
+ens-mean (mean of lof-mean and t2, likewise).  Rules: pooled, mean-family, worst, worst-far (see `objective`), each
+with a FAR bound of 10, 10.8 (the shipped files' FAR today), 12, 15 and 20%.  `--quantiles
+1,0.99,0.95` also offers thresholds relative to calibration quantiles.  Results and what
+they mean: docs/detector.md.
 """
 
 import argparse
@@ -134,13 +136,19 @@ def candidate_scores(frame, model):
     return lof_scores(frame, model)
 
 
+QUANTILES = [1.0]
+
+
 def counts_for(raw, labels, input_window, score_window, hold):
+    """(len(QUANTILES) * len(FACTORS), 4) counts TP FP FN TN after the calibration readings."""
     smoothed = trailing_mean(raw, score_window)
     held = smoothed[trailing_argmax(smoothed, hold)]
     warm_up = input_window - 1 + score_window - 1 + hold - 1
-    base = max(held[min(warm_up, CALIBRATION - 1):CALIBRATION].max(), 1e-12)
+    calibration = held[min(warm_up, CALIBRATION - 1):CALIBRATION]
+    bases = np.maximum(np.quantile(calibration, QUANTILES), 1e-12)
     scored, truth = held[CALIBRATION:], labels[CALIBRATION:] == 1
-    flags = scored[None, :] > np.array(FACTORS)[:, None] * base
+    limits = (bases[:, None] * np.array(FACTORS)[None, :]).ravel()
+    flags = scored[None, :] > limits[:, None]
     return np.stack([(flags & truth).sum(1), (flags & ~truth).sum(1),
                      (~flags & truth).sum(1), (~flags & ~truth).sum(1)], axis=1)
 
@@ -154,15 +162,16 @@ def all_counts(files, models):
             per_file.append(np.stack([counts_for(raw, labels, model["input_window"], s, h)
                                       for s, h in itertools.product(SCORE_WINDOWS, HOLDS)]))
         blocks.append(np.stack(per_file, axis=2).reshape(-1, len(files), 4))
-        for s, h, f in itertools.product(SCORE_WINDOWS, HOLDS, FACTORS):
+        for s, h, q, f in itertools.product(SCORE_WINDOWS, HOLDS, QUANTILES, FACTORS):
             settings.append({**model, "score_window": s, "hold_window": h,
-                             "threshold_factor": f})
+                             "threshold_quantile": q, "threshold_factor": f})
     return settings, np.concatenate(blocks)
 
 
 def knobs(setting):
-    """How many windows a setting uses (ties go to fewer)."""
-    return sum(setting.get(k, 1) > 1 for k in ("input_window", "score_window", "hold_window"))
+    """Windows a setting uses, plus one for a quantile threshold (ties go to fewer)."""
+    return (sum(setting.get(k, 1) > 1 for k in ("input_window", "score_window", "hold_window"))
+            + (setting.get("threshold_quantile", 1.0) < 1.0))
 
 
 def objective(counts, files, member_sets, rule, far_bound):
@@ -214,7 +223,9 @@ def describe(s):
     if "neighbours" in s:
         parts.append(f"k {s['neighbours']}")
     parts += [f"score {s['score_window']}", f"hold {s['hold_window']}",
-              f"{s['threshold_factor']:g} x max"]
+              f"{s['threshold_factor']:g} x "
+              + ("max" if s.get("threshold_quantile", 1.0) == 1.0
+                 else f"q{s['threshold_quantile']:g}")]
     return ", ".join(parts)
 
 
@@ -226,8 +237,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="data/skab")
     parser.add_argument("--kinds", default="pca,t2,t2q-max,lof,lof-mean,ens,ens-mean")
+    parser.add_argument("--quantiles", default="1",
+                        help="Calibration score quantiles the factor multiplies, e.g. 1,0.99,0.95")
     parser.add_argument("--cache", default=None, help="npz file to keep the counts in")
     args = parser.parse_args()
+    QUANTILES[:] = [float(q) for q in args.quantiles.split(",")]
     started = time.time()
     files = load_files(args.data)
     names = [n for n, _, _ in files]

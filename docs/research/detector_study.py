@@ -15,10 +15,10 @@ Candidates (`--kinds`): pca (the product's PcaT2QDetector grid), t2 (Hotelling T
 all components), t2q-max (max of the normalised T-squared and Q instead of their mean),
 lof (LocalOutlierFactor(novelty=True) on trailing mean+std), lof-mean (the same on trailing
 means), ens (mean or max of lof and t2, each divided by its largest calibration score),
-ens-mean (mean of lof-mean and t2, likewise).  Rules: pooled, mean-family, worst, worst-far (see `objective`), each
-with a FAR bound of 10, 10.8 (the shipped files' FAR today), 12, 15 and 20%.  `--quantiles
-1,0.99,0.95` also offers thresholds relative to calibration quantiles.  Results and what
-they mean: docs/detector.md.
+ens-mean (mean of lof-mean and t2, likewise).  Rules: pooled, mean-family, worst,
+worst-far (see `objective`), each with a FAR bound of 10, 10.8 (the shipped files' FAR
+today), 12, 15 and 20%.  `--quantiles 1,0.99,0.95` also offers thresholds relative to
+calibration quantiles.  Results and what they mean: docs/detector.md.
 """
 
 import argparse

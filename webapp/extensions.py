@@ -49,13 +49,15 @@ def init_services(app):
     """Bind the Flask-free services to the app, so that views, API and CLI share them."""
     from webapp.services.audit import CsvAuditSink
     from webapp.services.lifecycle import ModelLifecycle
+    from webapp.services.monitoring.refresher import SummaryRefresher
     from webapp.services.registry import ActiveModels, ModelRegistry
 
     registry = ModelRegistry(app.config["MODEL_STORE"])
     app.extensions["vigie.registry"] = registry
     app.extensions["vigie.lifecycle"] = ModelLifecycle(registry, app.config["LOG_DIR"])
     app.extensions["vigie.models"] = ActiveModels(registry)
-    app.extensions["vigie.audit"] = CsvAuditSink(app.config["AUDIT_DIR"])
+    app.extensions["vigie.audit"] = CsvAuditSink(app.config["AUDIT_DIR"],
+                                                 SummaryRefresher(app.config["LOG_DIR"]))
 
 
 def registry():

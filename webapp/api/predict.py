@@ -20,6 +20,7 @@ from webapp.api.openapi import add_paths, add_schemas, error_responses, json_res
 from webapp.extensions import active_models, audit_sink, registry
 from webapp.services.rejections import record_rejections
 from webapp.services.scoring import predict_and_audit
+from webapp.services.text import json_may_hold_unsafe, unsafe_in_json
 
 BODY_FIELDS = ("asset", "readings")
 TIMESTAMP_FIELD = "timestamp"
@@ -41,8 +42,10 @@ def predict():
     frame, timestamps = validated_frame(readings, loaded)
     request_id, results = predict_and_audit(
         loaded, frame, audit_sink(), channel="api", principal=g.api_key.principal,
-        request_id=g.request_id, reading_timestamps=timestamps)
-    return jsonify({"request_id": request_id, "asset": loaded.asset,
+        request_id=g.request_id, reading_timestamps=timestamps,
+        client_request_id=g.get("client_request_id", ""))
+    return jsonify({"request_id": request_id,
+                    "client_request_id": g.get("client_request_id"), "asset": loaded.asset,
                     "model_version": loaded.version,
                     "results": [result.as_dict() for result in results]})
 
@@ -64,7 +67,7 @@ def read_json_body(limit):
     if len(data) > limit:
         raise too_large
     try:
-        return current_app.json.loads(data)
+        body = current_app.json.loads(data)
     except RecursionError:
         raise ApiError(400, "the body is not a predict request: it is nested too deeply") from None
     except json.JSONDecodeError as exc:
@@ -73,6 +76,20 @@ def read_json_body(limit):
     except ValueError:  # undecodable bytes, or an integer with thousands of digits
         raise ApiError(400, "the body is not valid JSON: send UTF-8 text whose numbers have "
                             "a reasonable size") from None
+    refuse_unsafe_text(data, body)
+    return body
+
+
+def refuse_unsafe_text(data, body):
+    """400 when a field name or a string holds a control character or a lone surrogate.
+
+    Checked on the parsed body, whatever the parser, so that no such text reaches the audit,
+    the rejections file or a log; the raw bytes tell first whether a check is needed at all.
+    """
+    problem = unsafe_in_json(body) if json_may_hold_unsafe(data) else None
+    if problem is not None:
+        raise ApiError(400, str(problem), [{"index": None, "field": problem.field,
+                                            "message": problem.reason}])
 
 
 def shown(name):
@@ -235,7 +252,11 @@ add_schemas({
         "type": "object",
         "required": ["request_id", "asset", "model_version", "results"],
         "properties": {
-            "request_id": {"type": "string"},
+            "request_id": {"type": "string",
+                           "description": "The server's id of this request, as audited."},
+            "client_request_id": {"type": "string", "nullable": True,
+                                  "description": "The X-Request-ID sent, if any: kept in "
+                                                 "the audit beside the server's id."},
             "asset": {"type": "string"},
             "model_version": {"type": "string"},
             "results": {"type": "array", "description": "One per reading, in reading order.",

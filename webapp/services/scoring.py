@@ -92,14 +92,15 @@ def inputs_json(frame, columns):
 
 
 def audit_rows(loaded, frame, results, *, channel, principal, request_id, latency_ms,
-               batch_id="", reading_timestamps=None):
+               batch_id="", reading_timestamps=None, client_request_id=""):
     """One audit row per scored reading, all stamped with the version that scored them."""
     timestamps = reading_timestamps if reading_timestamps is not None else [""] * len(results)
     records = inputs_json(frame, list(loaded.model.columns))
     common = {"timestamp_utc": utc_now_iso(), "request_id": request_id, "channel": channel,
               "principal": principal, "asset": loaded.asset, "model_version": loaded.version,
               "model_sha256": loaded.sha256, "batch_id": batch_id or "",
-              "latency_ms": latency_ms, "app_version": APP_VERSION}
+              "latency_ms": latency_ms, "app_version": APP_VERSION,
+              "client_request_id": client_request_id or ""}
     return [{
         **common, "inputs": inputs, "reading_timestamp": timestamp or "",
         "score": round(result.score, 6), "threshold": round(result.threshold, 6),
@@ -108,7 +109,8 @@ def audit_rows(loaded, frame, results, *, channel, principal, request_id, latenc
 
 
 def predict_and_audit(loaded, frame, sink, *, channel, principal, request_id=None,
-                      batch_id="", reading_timestamps=None, context=None, single=None):
+                      batch_id="", reading_timestamps=None, context=None, single=None,
+                      client_request_id=""):
     """Score readings and write their audit rows in one append; return (request_id, results).
 
     The audit write happens before anything is returned: a prediction that could not be
@@ -120,7 +122,8 @@ def predict_and_audit(loaded, frame, sink, *, channel, principal, request_id=Non
     latency_ms = round((time.perf_counter() - started) * 1000, 3)
     rows = audit_rows(loaded, frame, results, channel=channel, principal=principal,
                       request_id=request_id, latency_ms=latency_ms, batch_id=batch_id,
-                      reading_timestamps=reading_timestamps)
+                      reading_timestamps=reading_timestamps,
+                      client_request_id=client_request_id)
     if getattr(loaded, "shadow", None) is not None:
         add_shadow_scores(rows, loaded.shadow, frame, context, single)
     sink.write(rows)

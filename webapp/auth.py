@@ -16,6 +16,7 @@ from wtforms.validators import DataRequired
 from webapp import login_throttle, users
 from webapp.errors import error_response, wants_json
 from webapp.extensions import login_manager
+from webapp.navigation import safe_redirect_target
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger("vigie.auth")
@@ -54,13 +55,6 @@ def role_required(role):
     return decorator
 
 
-def safe_next(target):
-    """Only local paths may follow a login (no open redirect)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("predict.home")
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
@@ -81,7 +75,7 @@ def login():
             login_throttle.clear(database, form.username.data, request.remote_addr)
             login_user(user, remember=form.remember.data)
             log.info("login of %s", user.username)
-            return redirect(safe_next(request.args.get("next")))
+            return redirect(safe_redirect_target(request.args.get("next")))
         login_throttle.record_failure(database, form.username.data, request.remote_addr, policy)
         log.warning("failed login for %r from %s", form.username.data[:64], request.remote_addr)
         flash(_("Wrong user name or password."), "error")

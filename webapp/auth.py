@@ -72,7 +72,7 @@ def login():
             return render_template("auth/login.html", form=form), 429
         user = users.authenticate(database, form.username.data, form.password.data)
         if user is not None:
-            login_throttle.clear(database, form.username.data, request.remote_addr)
+            login_throttle.clear(database, form.username.data)
             login_user(user, remember=form.remember.data)
             log.info("login of %s", user.username)
             return redirect(safe_redirect_target(request.args.get("next")))

@@ -81,9 +81,9 @@ def create_first_admin(app):
     users.init_db(app.config["DATABASE"])
     apikeys.init_db(app.config["DATABASE"])
     login_throttle.init_db(app.config["DATABASE"])
-    password = users.ensure_admin(app.config["DATABASE"], app.config["INSTANCE_DIR"],
-                                  app.config.get("ADMIN_PASSWORD"))
-    if password:
+    password_file = users.ensure_admin(app.config["DATABASE"], app.config["INSTANCE_DIR"],
+                                       app.config.get("ADMIN_PASSWORD"))
+    if password_file:  # where the password is, never the password: logs are widely read
         logging.getLogger("vigie").warning(
-            "created user 'admin' with password %s (also in instance/initial_admin_password)",
-            password)
+            "created user 'admin': its generated password is in %s (readable by this account "
+            "only)", password_file)

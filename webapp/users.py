@@ -196,7 +196,7 @@ def set_active(path, username, active):
 
 
 def ensure_admin(path, instance_dir, password=None):
-    """Create the admin account on first start; return the generated password, else None.
+    """Create the admin account on first start; return the generated password's file, else None.
 
     A generated password is written to instance/initial_admin_password (mode 600) so that
     whoever installed Vigie can read it once.
@@ -214,5 +214,5 @@ def ensure_admin(path, instance_dir, password=None):
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(password + "\n")
-        return password
+        return target
     return None

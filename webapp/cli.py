@@ -62,6 +62,33 @@ def list_models():
             click.echo(f"{asset}\t{version}\t{manifest.get('created_at', '')}\t{mark}".rstrip())
 
 
+@models_cli.command("resign")
+@click.option("--asset", default=None, help="Only this asset (default: every asset).")
+@click.option("--previous-key-file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Key rotation: re-sign only the versions this old key signed.")
+def resign_models(asset, previous_key_file):
+    """Sign every version with the current key (after a key rotation, or an unsigned store).
+
+    Without --previous-key-file any version whose model.pkl matches its manifest is signed:
+    check the store first (it is trusted from then on).
+    """
+    store = registry()
+    previous = open(previous_key_file, encoding="utf-8").read().strip() if previous_key_file \
+        else None
+    counts = {"signed": 0, "already signed": 0, "refused": 0}
+    for name in [asset] if asset else store.assets():
+        for version in store.versions(name):
+            try:
+                outcome = "signed" if store.resign(name, version, previous) else "already signed"
+            except RegistryError as exc:
+                outcome = "refused"
+                click.echo(f"refused: {exc}", err=True)
+            counts[outcome] += 1
+    click.echo(", ".join(f"{count} {outcome}" for outcome, count in counts.items()))
+    if counts["refused"]:
+        sys.exit(1)
+
+
 def cli_principal():
     """How the event history names a switch made from the command line."""
     return f"cli:{getpass.getuser()}"
@@ -141,10 +168,26 @@ def bootstrap_command(data_path):
         version, _ = train_version(store, DEFAULT_ASSET, os.path.abspath(data_path),
                                    created_by="bootstrap")
         click.echo(f"trained {DEFAULT_ASSET} {version} from {os.path.basename(data_path)}")
+    warn_unsigned(store)
     password_file = os.path.join(current_app.config["INSTANCE_DIR"], "initial_admin_password")
     if os.path.exists(password_file):
         click.echo(f"admin password: see {password_file}")
     click.echo("ready: " + ", ".join(f"{a} {store.active_version(a)}" for a in store.assets()))
+
+
+def warn_unsigned(store):
+    """Name the versions this installation's key did not sign (a store from before signing)."""
+    unsigned = 0
+    for asset in store.assets():
+        for version in store.versions(asset):
+            try:
+                store.check_loadable(asset, version)
+            except RegistryError as exc:
+                click.echo(f"warning: {exc}", err=True)
+                unsigned += "signature" in str(exc)
+    if unsigned:
+        click.echo("warning: if you trust this store, sign it: flask --app webapp models resign "
+                   "(docs/operations.md, Security)", err=True)
 
 
 @click.command("translations")

@@ -13,6 +13,7 @@ class Defaults:
     LOG_DIR = os.path.join(PROJECT_ROOT, "logs")
     INSTANCE_DIR = os.path.join(PROJECT_ROOT, "instance")
     SECRET_KEY = None
+    MODEL_SIGNING_KEY = None  # signs model manifests; kept out of the model store
     ADMIN_PASSWORD = None
     HTTPS = False
     LANGUAGES = ("fr", "en")
@@ -36,9 +37,9 @@ class Defaults:
     LOGIN_THROTTLE_SECONDS = 300  # the window, and how long a refusal lasts at most
 
 
-def load_secret_key(instance_dir):
-    """The secret key kept in instance/secret_key, generated once (never in the repository)."""
-    path = os.path.join(instance_dir, "secret_key")
+def load_secret_key(instance_dir, name="secret_key"):
+    """The key kept in instance/<name>, generated once with mode 600 (never in the repository)."""
+    path = os.path.join(instance_dir, name)
     try:
         with open(path, encoding="ascii") as handle:
             return handle.read().strip()
@@ -86,6 +87,9 @@ def finalise(config):
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = os.environ.get("SECRET_KEY") or load_secret_key(
             config["INSTANCE_DIR"])
+    if not config.get("MODEL_SIGNING_KEY"):
+        config["MODEL_SIGNING_KEY"] = load_secret_key(config["INSTANCE_DIR"], "model_signing_key")
+    config["MODEL_SIGNING_KEY"] = str(config["MODEL_SIGNING_KEY"])
     https = str(config.get("HTTPS")).lower() in ("1", "true", "yes")
     config["SESSION_COOKIE_SECURE"] = https
     config["REMEMBER_COOKIE_SECURE"] = https

@@ -16,7 +16,7 @@ def init_services(app):
     from webapp.lifecycle import ModelLifecycle
     from webapp.registry import ActiveModels, ModelRegistry
 
-    registry = ModelRegistry(app.config["MODEL_STORE"])
+    registry = ModelRegistry(app.config["MODEL_STORE"], app.config["MODEL_SIGNING_KEY"])
     app.extensions["vigie.registry"] = registry
     app.extensions["vigie.lifecycle"] = ModelLifecycle(registry, app.config["LOG_DIR"])
     app.extensions["vigie.models"] = ActiveModels(registry)

@@ -139,3 +139,21 @@ def test_secret_key_is_generated_once_and_reused(paths):
 def test_each_role_can_open_the_form(client, login, role, allowed):
     login(role)
     assert (client.get("/").status_code == 200) == allowed
+
+
+def test_an_unknown_name_costs_one_hash_check_like_a_wrong_password(app, monkeypatch):
+    # Timing must not tell which names exist: before, an unknown name hashed a new dummy
+    # password and then checked it (two scrypt runs, 0.315 s against 0.160 s).
+    from webapp import users
+    calls = []
+    for name in ("generate_password_hash", "check_password_hash"):
+        real = getattr(users, name)
+        monkeypatch.setattr(users, name, lambda *a, _real=real, _name=name: calls.append(
+            _name) or _real(*a))
+    users.authenticate(app.config["DATABASE"], "nobody", "x")  # the dummy hash is made once
+    calls.clear()
+    users.authenticate(app.config["DATABASE"], "nobody", "wrong-password")
+    unknown = list(calls)
+    calls.clear()
+    users.authenticate(app.config["DATABASE"], "operator", "wrong-password")
+    assert unknown == calls == ["check_password_hash"]

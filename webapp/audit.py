@@ -27,10 +27,20 @@ def utc_now_iso():
 
 
 def neutralise_formula(text):
-    """Prefix a cell that a spreadsheet would run as a formula, so that it stays text."""
-    if isinstance(text, str) and text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
+    """Prefix what a spreadsheet would run as a formula, so that it stays text.
+
+    A French spreadsheet splits a line on ';' as well, so `a;=1+1;b` holds a formula in its
+    middle part: every ';'-separated part is checked.
+    """
+    if not isinstance(text, str):
+        return text
+    if ";" in text:
+        return ";".join(_neutralise_part(part) for part in text.split(";"))
+    return _neutralise_part(text)
+
+
+def _neutralise_part(text):
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
 def _cell(value):

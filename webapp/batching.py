@@ -316,7 +316,7 @@ def results_frame(text, results, loaded, sensor_names):
 def neutralise_text_column(column):
     """neutralise_formula on each cell, except plain numbers such as -0.5 that stay numbers."""
     text = column.astype(str)
-    risky = text.str.match(r"^[=+\-@\t\r]")
+    risky = text.str.contains(r"(?:^|;)[=+\-@\t\r]")  # ';': French spreadsheets split there
     if not risky.any():
         return column
     numeric = pd.to_numeric(text.where(risky), errors="coerce").notna()
@@ -452,18 +452,15 @@ def score_file(binary, loaded, sink, *, batch_id, channel, principal, results_pa
                 open(errors_tmp, "w", encoding="utf-8", newline="") as errors_file:
             errors_writer = csv.writer(errors_file, lineterminator="\n")
             errors_writer.writerow(ERROR_COLUMNS)
-            header_written = False
+            # Our header, not pandas': the input's column names are made formula-safe too.
+            results_file.write(render_header(columns))
             for chunk in read_chunks(binary, columns, separator, chunk_rows):
                 frame, problems = scorer.score_chunk(chunk)
                 errors_writer.writerows(problem.as_row() for problem in problems)
                 if frame is not None:
-                    frame.to_csv(results_file, header=not header_written, index=False,
-                                 lineterminator="\n")
-                    header_written = True
+                    frame.to_csv(results_file, header=False, index=False, lineterminator="\n")
                 if progress:
                     progress(scorer.summary, chunk.position)
-            if not header_written:
-                results_file.write(render_header(columns))
         if scorer.summary.rows_read == 0:
             raise BatchFileError("no_readings", "the file has a header but no readings")
         os.replace(results_tmp, results_path)
@@ -476,7 +473,7 @@ def score_file(binary, loaded, sink, *, batch_id, channel, principal, results_pa
 
 
 def render_header(columns):
-    """The results CSV header line when no row could be scored."""
+    """The results CSV header line: the input's columns (formula-safe), then the verdicts."""
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(
         [neutralise_formula(c) for c in columns] + list(RESULT_COLUMNS))

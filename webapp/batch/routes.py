@@ -1,6 +1,7 @@
 """Views of the /batch page: upload a CSV, follow its processing, read and download its results."""
 
 import os
+import shutil
 import threading
 
 from flask import (abort, current_app, jsonify, redirect, render_template, request, send_file,
@@ -81,6 +82,16 @@ def problem_message(problem):
     }.get(code, problem["reason"])
 
 
+def display_name(name):
+    """An uploaded file's name fit for pages and headers: no folder, no control character.
+
+    A CR/LF in a name kept as sent made every later download of the batch fail.
+    """
+    base = os.path.basename((name or "").replace("\\", "/"))
+    cleaned = "".join(c if c.isprintable() else "_" for c in base).strip()[:200]
+    return cleaned or "upload.csv"
+
+
 def visible_meta(batch_id):
     """The batch's meta.json if the current user may see it; 404 otherwise (no id probing)."""
     try:
@@ -134,8 +145,12 @@ def start_batch(asset, storage):
     store = batch_store()
     batch_id = store.create({"asset": asset, "model_version": loaded.version,
                              "principal": current_user.principal, "channel": "batch",
-                             "filename": os.path.basename(storage.filename or "upload.csv")})
-    sha256, size = save_upload(storage.stream, store.path(batch_id, "input.csv"))
+                             "filename": display_name(storage.filename)})
+    try:
+        sha256, size = save_upload(storage.stream, store.path(batch_id, "input.csv"))
+    except OSError:  # a full disk: no half batch left behind (errors.py answers 503)
+        shutil.rmtree(store.folder(batch_id), ignore_errors=True)
+        raise
     store.update_meta(batch_id, sha256=sha256, size=size)
     threading.Thread(target=process_stored_batch, name=f"batch-{batch_id}", daemon=True,
                      args=(store, batch_id, loaded, audit_sink(),
@@ -179,6 +194,6 @@ def download(batch_id, kind):
     path = batch_store().path(batch_id, f"{kind}.csv")
     if not os.path.isfile(path):
         abort(404)
-    stem = os.path.splitext(meta.get("filename", "batch"))[0] or "batch"
+    stem = os.path.splitext(display_name(meta.get("filename")))[0] or "batch"
     return send_file(path, mimetype="text/csv", as_attachment=True,
                      download_name=f"{stem}-{kind}-{batch_id}.csv")

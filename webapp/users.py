@@ -14,7 +14,7 @@ from webapp.audit import utc_now_iso
 
 ROLES = ("operator", "analyst", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
-USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")  # \Z: "$" lets a final newline in
 MIN_PASSWORD_LENGTH = 8
 ADMIN_NAME = "admin"
 

@@ -71,6 +71,9 @@ def file_error_message(code, params, message=""):
         "duplicate_columns": _("Columns named more than once in the header: %(names)s.",
                                names=", ".join(params.get("columns", []))),
         "no_readings": _("The file has a header but no readings."),
+        "too_many_columns": _("The header has %(count)s columns; Vigie reads at most "
+                              "%(limit)s. Keep the sensor columns and a few others.",
+                              count=params.get("count", "?"), limit=params.get("limit", "?")),
         "stopped": _("Processing stopped unexpectedly (the server process ended). Upload the "
                      "file again."),
     }.get(code, _("Processing failed: %(reason)s", reason=message))
@@ -89,6 +92,8 @@ def problem_message(problem):
                          **(problem.get("params") or {"fields": "?", "expected": "?"})),
         "not_text": _("The line is not UTF-8 text."),
         "line_too_long": _("The line is too long to be a reading."),
+        "stray_quote": _("A quote opens a value that does not close on this line: the line "
+                         "is rejected, the next ones are read."),
     }.get(code, problem["reason"])
 
 

@@ -219,7 +219,7 @@ def test_a_full_disk_during_the_upload_is_a_clear_503_and_leaves_no_batch(app, c
                                                                            monkeypatch):
     import errno
 
-    from webapp.views import batch as routes
+    from webapp.services.batch import store as routes
 
     def disk_full(stream, path, block=1 << 20):
         with open(path, "wb") as handle:
@@ -234,31 +234,14 @@ def test_a_full_disk_during_the_upload_is_a_clear_503_and_leaves_no_batch(app, c
     assert os.listdir(os.path.join(app.config["LOG_DIR"], "batches")) == []
 
 
-def raw_upload(client, content, quoted_name):
-    """An upload whose file name is given as RFC 5987 `filename*` (how CR/LF get through)."""
-    boundary = "vigie-boundary"
-    body = "".join([
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n"
-        f"{csrf_token(client, '/batch/')}\r\n",
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"asset\"\r\n\r\npump-1\r\n",
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-        f"filename*=UTF-8''{quoted_name}\r\nContent-Type: text/csv\r\n\r\n{content}\r\n",
-        f"--{boundary}--\r\n"]).encode()
-    return client.post("/batch/", data=body,
-                       content_type=f"multipart/form-data; boundary={boundary}")
-
-
-@pytest.mark.parametrize("quoted_name", ["bad%0D%0ASet-Cookie:%20x=1.csv", "tab%09here.csv",
-                                         "%00.csv"])
-def test_a_file_name_with_control_characters_can_still_be_downloaded(client, login,
-                                                                     quoted_name):
+def test_a_stored_file_name_with_cr_lf_no_longer_breaks_its_downloads(app, client, login):
+    # Names are checked at upload now; a batch stored before may still hold a CR/LF.
     login("operator")
-    response = raw_upload(client, normal_text(20), quoted_name)
-    assert response.status_code == 303, response.get_data(as_text=True)
-    batch_id = response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
-    assert wait_until_finished(client, batch_id)["state"] == "done"
+    batch_id, status = upload_and_wait(client, normal_text(20))
+    assert status["state"] == "done"
+    store = BatchStore(os.path.join(app.config["LOG_DIR"], "batches"))
+    store.update_meta(batch_id, filename="bad\r\nSet-Cookie: x=1.csv")
     response = client.get(f"/batch/{batch_id}/results.csv")
     assert response.status_code == 200
     disposition = response.headers["Content-Disposition"]
-    assert "\r" not in disposition and "\n" not in disposition and "\t" not in disposition
-    assert client.get(f"/batch/{batch_id}").status_code == 200
+    assert "\r" not in disposition and "\n" not in disposition

@@ -1,6 +1,7 @@
 """The versioned model store: model_store/<asset>/v<N>/{model.pkl, manifest.json} and ACTIVE."""
 
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -16,7 +17,7 @@ import joblib
 import sklearn
 
 from features.pipeline import AnomalyModel
-from features.schema import is_valid_asset_name
+from features.schema import is_valid_asset_name, sensors_from_records
 from webapp.services import model_signing
 from webapp.services.storage import write_text_atomic
 
@@ -66,6 +67,11 @@ class LoadedModel:
     @property
     def sha256(self):
         return self.manifest["model_sha256"]
+
+    @functools.cached_property
+    def sensors(self):
+        """The sensors this version reads, with the ranges and units of its manifest."""
+        return sensors_from_records(self.manifest["features"])
 
 
 def altered(asset, version, what):

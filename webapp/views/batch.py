@@ -1,8 +1,6 @@
 """Views of the /batch page: upload a CSV, follow its processing, read and download its results."""
 
 import os
-import shutil
-import threading
 
 from flask import (Blueprint, abort, current_app, jsonify, redirect, render_template, request,
                    send_file, url_for)
@@ -13,11 +11,13 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField
 
-from features.schema import SENSORS_BY_NAME, sensors_from_records
+from features.schema import SENSORS_BY_NAME
 from webapp.errors import error_response
 from webapp.extensions import active_models, audit_sink, registry
-from webapp.services.batch.reader import BatchFileError, check_header, read_header
-from webapp.services.batch.store import DONE, BatchStore, process_stored_batch, save_upload
+from webapp.services.batch.reader import BatchFileError
+from webapp.services.batch.store import BatchStore, start_upload
+from webapp.services.jobs import DONE
+from webapp.services.text import UnsafeText
 from webapp.views.auth import role_required
 from webapp.views.messages import field_message
 
@@ -74,6 +74,9 @@ def file_error_message(code, params, message=""):
         "too_many_columns": _("The header has %(count)s columns; Vigie reads at most "
                               "%(limit)s. Keep the sensor columns and a few others.",
                               count=params.get("count", "?"), limit=params.get("limit", "?")),
+        "unsafe_header": _("The header holds a control character (%(character)s): column "
+                           "names must be printable text.",
+                           character=params.get("character", "?")),
         "stopped": _("Processing stopped unexpectedly (the server process ended). Upload the "
                      "file again."),
     }.get(code, _("Processing failed: %(reason)s", reason=message))
@@ -94,17 +97,17 @@ def problem_message(problem):
         "line_too_long": _("The line is too long to be a reading."),
         "stray_quote": _("A quote opens a value that does not close on this line: the line "
                          "is rejected, the next ones are read."),
+        "unsafe_text": _("Holds a control character or an unpaired surrogate (%(character)s): "
+                         "only printable text is accepted.",
+                         character=(problem.get("params") or {}).get("character", "?")),
     }.get(code, problem["reason"])
 
 
 def display_name(name):
-    """An uploaded file's name fit for pages and headers: no folder, no control character.
-
-    A CR/LF in a name kept as sent made every later download of the batch fail.
-    """
-    base = os.path.basename((name or "").replace("\\", "/"))
-    cleaned = "".join(c if c.isprintable() else "_" for c in base).strip()[:200]
-    return cleaned or "upload.csv"
+    """A stored file name fit for a header: batches from before names were checked may hold
+    a CR/LF, which made every download of their results fail."""
+    base = os.path.basename(name or "")
+    return "".join(c if c.isprintable() else "_" for c in base).strip()[:200] or "batch.csv"
 
 
 def visible_meta(batch_id):
@@ -136,6 +139,10 @@ def upload():
     if form.validate_on_submit():
         try:
             batch_id = start_batch(form.asset.data, form.file.data)
+        except UnsafeText as error:
+            form.file.errors.append(_("The file name holds a control character (%(character)s): "
+                                      "rename the file with printable characters only.",
+                                      character=error.character))
         except BatchFileError as error:
             form.file.errors.append(file_error_message(error.code, error.params, str(error)))
         else:
@@ -147,31 +154,11 @@ def upload():
 
 
 def start_batch(asset, storage):
-    """Check the header now, save the upload, and score it in a background thread.
-
-    The header is checked before anything is queued so that missing columns are reported on
-    the form itself. The thread writes status.json, which any worker can serve to the poll.
-    """
-    loaded = active_models().get(asset)
-    storage.stream.seek(0)
-    _, columns = read_header(storage.stream)
-    check_header(columns, sensors_from_records(loaded.manifest["features"]))
-    storage.stream.seek(0)
-    store = batch_store()
-    batch_id = store.create({"asset": asset, "model_version": loaded.version,
-                             "principal": current_user.principal, "channel": "batch",
-                             "filename": display_name(storage.filename)})
-    try:
-        sha256, size = save_upload(storage.stream, store.path(batch_id, "input.csv"))
-    except OSError:  # a full disk: no half batch left behind (errors.py answers 503)
-        shutil.rmtree(store.folder(batch_id), ignore_errors=True)
-        raise
-    store.update_meta(batch_id, sha256=sha256, size=size)
-    threading.Thread(target=process_stored_batch, name=f"batch-{batch_id}", daemon=True,
-                     args=(store, batch_id, loaded, audit_sink(),
-                           current_app.config["BATCH_CHUNK_ROWS"],
-                           current_app.config["LOG_DIR"])).start()
-    return batch_id
+    """Queue the uploaded file for scoring (BatchFileError when its header is wrong)."""
+    return start_upload(batch_store(), active_models().get(asset), audit_sink(), storage.stream,
+                        storage.filename, current_user.principal,
+                        chunk_rows=current_app.config["BATCH_CHUNK_ROWS"],
+                        rejections_dir=current_app.config["LOG_DIR"])
 
 
 @bp.route("/<batch_id>")

@@ -175,3 +175,18 @@ def test_the_monitoring_page_shows_the_last_verification_and_its_break(app, runn
     section = section.split("</section>")[0]
     assert os.path.basename(path) in section and "enregistrement 2 (ligne 3)" in section
     assert "intervertis" in section
+
+
+@pytest.mark.parametrize("change", [
+    lambda header: header.replace(CHAIN_COLUMN, "chain_sha257"),  # would pass as "unchained"
+    lambda header: header.replace("score,threshold", "threshold,score"),
+    lambda header: header.replace(",principal,", ",who,"),
+])
+def test_an_edited_header_is_reported_even_when_it_hides_the_chain(tmp_path, change):
+    path = write_rows(tmp_path)
+    lines = read_lines(path)
+    lines[0] = change(lines[0])
+    lines[2] = lines[2].replace(",0.5,", ",0.1,")  # the row edit the renamed header would hide
+    write_lines(path, lines)
+    report = only_report(tmp_path)
+    assert (report.status, report.line, report.kind) == ("broken", 1, "header")

@@ -264,7 +264,7 @@ def verify_audit(directory, log_dir, day=None):
     """Verify the hash chain of every audit day file (or of `day`); returns their reports."""
     files = day_files(directory)
     paths = [files[day]] if day in files else [] if day else list(files.values())
-    return verify_files(paths, verification_path(log_dir), utc_now_iso())
+    return verify_files(paths, verification_path(log_dir), utc_now_iso(), AUDIT_COLUMNS)
 
 
 def last_verification(log_dir):

@@ -85,7 +85,7 @@ class ChainReport:
     last_hash: str = ""
     row: int = 0  # first broken row, counted from 1 after the header
     line: int = 0  # its line in the file (the header is line 1)
-    kind: str = ""  # edited, inserted, reordered, truncated, rewritten, malformed
+    kind: str = ""  # edited, inserted, reordered, truncated, rewritten, malformed, header
     message: str = ""
 
     def line_for_people(self):
@@ -104,7 +104,21 @@ KIND_MESSAGES = {
     "malformed": "the row does not have the header's number of cells",
     "truncated": "rows were deleted at the end of the file since the last verification",
     "rewritten": "the chain was recomputed since the last verification: rows were changed",
+    "header": "the header is not one Vigie writes: a column was renamed, moved or removed",
 }
+
+
+def header_is_known(header, columns):
+    """Whether `header` is today's `columns`, or their first ones as written before the chain.
+
+    The header is outside the chain: without this check, renaming the hash column would turn a
+    chained file into an "unchained" one whose rows could then be edited unnoticed.
+    """
+    if columns is None:
+        return True
+    if header == list(columns):
+        return True
+    return CHAIN_COLUMN not in header and header == list(columns[:len(header)])
 
 
 def _kind(previous, current, following):
@@ -145,12 +159,18 @@ def _records(path):
     return header, rows()
 
 
-def verify_file(path, known=None):
-    """Verify the chain of one file; `known` is its entry in the last verification record."""
+def verify_file(path, known=None, columns=None):
+    """Verify the chain of one file; `known` is its entry in the last verification record,
+    `columns` the audit's columns of today (None: any header)."""
     name = os.path.basename(path)
     header, records = _records(path)
     if header is None:
         return ChainReport(name, "empty")
+    if not header_is_known(header, columns):
+        for _ in records:  # enter the reader's `with` so that close() closes the file
+            break
+        records.close()
+        return ChainReport(name, "broken", 0, "", 0, 1, "header", KIND_MESSAGES["header"])
     chained = bool(header) and header[-1] == CHAIN_COLUMN
     previous, count, hash_at_known = "", 0, None
     known_rows = (known or {}).get("rows", 0)
@@ -202,7 +222,7 @@ def read_record(path):
     return record if isinstance(record, dict) else {}
 
 
-def verify_files(paths, record_path, now):
+def verify_files(paths, record_path, now, columns=None):
     """Verify every file, store the result in `record_path`; returns the reports.
 
     The record keeps, per file, the rows and last hash of its last clean verification, so
@@ -210,7 +230,8 @@ def verify_files(paths, record_path, now):
     """
     record = read_record(record_path)
     files = record.get("files", {}) if isinstance(record.get("files"), dict) else {}
-    reports = [verify_file(path, files.get(os.path.basename(path))) for path in sorted(paths)]
+    reports = [verify_file(path, files.get(os.path.basename(path)), columns)
+               for path in sorted(paths)]
     for report in reports:
         if report.status == "ok":
             files[report.name] = {"rows": report.rows, "last_hash": report.last_hash}

@@ -190,3 +190,15 @@ def test_an_edited_header_is_reported_even_when_it_hides_the_chain(tmp_path, cha
     write_lines(path, lines)
     report = only_report(tmp_path)
     assert (report.status, report.line, report.kind) == ("broken", 1, "header")
+
+
+def test_a_chain_stripped_after_a_verification_is_not_passed_off_as_unchained(tmp_path):
+    path = write_rows(tmp_path)
+    assert only_report(tmp_path).status == "ok"
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = [row[:-1] for row in csv.reader(handle)]  # the header and every hash cell cut
+    rows[2][AUDIT_COLUMNS.index("score")] = "0.1"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(rows)
+    report = only_report(tmp_path)
+    assert (report.status, report.kind) == ("broken", "rewritten")

@@ -194,6 +194,9 @@ def verify_file(path, known=None, columns=None):
             hash_at_known = previous
     if pending is not None:
         return _broken(name, pending, None, count)
+    if not chained and known_rows:  # it had a chain at the last verification: stripped since
+        return ChainReport(name, "broken", count, "", 0, 1, "rewritten",
+                           KIND_MESSAGES["rewritten"])
     if not chained:
         return ChainReport(name, "unchained", count)
     if known_rows and count < known_rows:

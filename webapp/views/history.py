@@ -17,6 +17,7 @@ from webapp.services.feedback import (MAX_COMMENT, VERDICTS, FeedbackError, feed
 from webapp.services.history import (PAGE_SIZE, FilterError, HistoryFilter, export_csv,
                                      export_filename, request_rows, search_requests)
 from webapp.views.auth import role_required
+from webapp.views.messages import filter_message
 
 bp = Blueprint("history", __name__)
 READINGS_PER_PAGE = 50
@@ -60,9 +61,9 @@ def index():
     try:
         wanted = filter_from_request()
     except FilterError as exc:
-        return render_template("history/index.html", error=str(exc), rows=[], wanted=None,
-                               page=1, more=False, choices=filter_choices(), feedback={},
-                               everyone=sees_everyone()), 400
+        return render_template("history/index.html", error=filter_message(exc), rows=[],
+                               wanted=None, page=1, more=False, choices=filter_choices(),
+                               feedback={}, everyone=sees_everyone()), 400
     rows, more = search_requests(audit_dir(), wanted, page, PAGE_SIZE)
     return render_template("history/index.html", rows=rows, more=more, page=page,
                            wanted=wanted, error=None, choices=filter_choices(),
@@ -82,7 +83,8 @@ def export():
     try:
         wanted = filter_from_request()
     except FilterError as exc:
-        return error_response(400, _("This filter cannot be used: %(reason)s", reason=str(exc)))
+        return error_response(400, _("This filter cannot be used: %(reason)s",
+                                                reason=filter_message(exc)))
     headers = {"Content-Disposition": f'attachment; filename="{export_filename(wanted)}"'}
     return Response(stream_with_context(export_csv(audit_dir(), wanted)),
                     mimetype="text/csv", headers=headers)

@@ -18,3 +18,33 @@ def field_message(code, params):
 def translated_error(error):
     """The message for one invalid field (a features.validation.FieldError)."""
     return field_message(error.code, error.params)
+
+
+def query_message(error):
+    """Why a monitoring window or asset is refused (a QueryError), in the user's language."""
+    params = error.params
+    messages = {
+        "date_format": lambda: _("Write the dates as YYYY-MM-DD (for example 2026-03-01)."),
+        "end_before_start": lambda: _("The end date is before the start date."),
+        "window_too_long": lambda: _("A window is at most %(days)s days: ask for a shorter one, "
+                                     "or several.", days=params["days"]),
+        "unknown_window": lambda: _("Unknown window: choose one of %(choices)s, or dates.",
+                                    choices=params["choices"]),
+        "unknown_asset": lambda: _("Unknown asset: choose one of %(choices)s, or all.",
+                                   choices=params["choices"] or "-"),
+    }
+    return messages[error.code]() if error.code in messages else str(error)
+
+
+def filter_message(error):
+    """Why a history filter is refused (a FilterError), in the user's language."""
+    params = error.params
+    messages = {
+        "control_character": lambda: _("%(field)s: remove the control character "
+                                       "(%(character)s).", **params),
+        "date_format": lambda: _("%(field)s: write the date as YYYY-MM-DD (for example "
+                                 "2026-03-31).", **params),
+        "end_before_start": lambda: _("The end date is before the start date."),
+        "choice": lambda: _("%(field)s: choose one of %(choices)s.", **params),
+    }
+    return messages[error.code]() if error.code in messages else str(error)

@@ -7,6 +7,7 @@ from webapp.extensions import monitoring_sources, registry
 from webapp.services.audit import last_verification
 from webapp.services.monitoring.report import WINDOWS, QueryError, report_from_args
 from webapp.views.auth import role_required
+from webapp.views.messages import query_message
 
 bp = Blueprint("monitoring", __name__)
 WINDOW_CHOICES = tuple(WINDOWS) + ("dates",)
@@ -21,7 +22,8 @@ def page():
     try:
         report, error = report_from_args(monitoring_sources(), request.args), None
     except QueryError as exc:
-        report, error = None, _("The window or asset is not valid: %(reason)s", reason=str(exc))
+        report, error = None, _("The window or asset is not valid: %(reason)s",
+                                reason=query_message(exc))
     return render_template("monitoring/page.html", report=report, error=error, choice=choice,
                            assets=registry().assets(), windows=WINDOW_CHOICES,
                            chain=last_verification(current_app.config["LOG_DIR"])), \

@@ -37,8 +37,9 @@ def assign_request_id():
         return None
     if not REQUEST_ID_PATTERN.fullmatch(supplied):
         from webapp.errors import error_response
-        return error_response(400, _("The X-Request-ID header must be 1 to 64 letters, digits, "
-                                     "'.', '-' or '_'."))
+        message = "The X-Request-ID header must be 1 to 64 letters, digits, '.', '-' or '_'."
+        # The API answers in English like its other errors; pages in the user's language.
+        return error_response(400, message if request.path.startswith("/api/") else _(message))
     g.client_request_id = supplied
     return None
 

@@ -51,5 +51,11 @@ def test_an_x_request_id_that_is_not_a_plain_token_is_refused(client, app, key, 
     response = post(client, {"asset": "pump-1", "readings": normal_readings(1)}, key,
                     headers={"X-Request-ID": supplied.encode("utf-8").decode("latin-1")})
     assert response.status_code == 400
-    assert "X-Request-ID" in response.get_json()["error"]
+    assert response.get_json()["error"].startswith("The X-Request-ID header must be 1 to 64")
     assert read_audit(app.config["AUDIT_DIR"]) == []
+
+
+def test_a_page_refuses_a_bad_x_request_id_in_the_users_language(client):
+    response = client.get("/login", headers={"X-Request-ID": "a b"})
+    assert response.status_code == 400
+    assert "L'en-tête X-Request-ID doit compter de 1 à 64" in response.get_data(as_text=True)

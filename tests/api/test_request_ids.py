@@ -58,4 +58,4 @@ def test_an_x_request_id_that_is_not_a_plain_token_is_refused(client, app, key, 
 def test_a_page_refuses_a_bad_x_request_id_in_the_users_language(client):
     response = client.get("/login", headers={"X-Request-ID": "a b"})
     assert response.status_code == 400
-    assert "L'en-tête X-Request-ID doit compter de 1 à 64" in response.get_data(as_text=True)
+    assert "X-Request-ID doit compter de 1 à 64" in response.get_data(as_text=True)

@@ -121,3 +121,13 @@ def test_a_batch_record_can_list_only_its_flagged_readings(app, client, login, f
     page = client.get("/history/req-1?flagged=1").get_data(as_text=True)
     assert 'id="r2"' in page and 'id="r1"' not in page and 'id="r3"' not in page
     assert 'id="only-flagged"' in client.get("/history/req-1").get_data(as_text=True)
+
+
+def test_a_comment_with_a_control_character_is_refused_in_french(app, client, login, flagged):
+    login("operator")
+    response = post_feedback(client, "/history/req-1", reading="2", verdict="false_alarm",
+                             comment="valve\x01serviced")
+    assert response.status_code == 302 and read_feedback(app.config["LOG_DIR"]) == []
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "le commentaire contient un caractère de contrôle (\\x01)" in page
+    assert "control character" not in page

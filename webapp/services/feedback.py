@@ -21,7 +21,15 @@ MAX_COMMENT = 500
 
 
 class FeedbackError(ValueError):
-    """The feedback cannot be recorded as given; the message says what to fix."""
+    """The feedback cannot be recorded as given; the message says what to fix.
+
+    `character` is set (escaped) when the comment holds a control character, for pages that
+    say it in the user's language.
+    """
+
+    def __init__(self, message, character=""):
+        super().__init__(message)
+        self.character = character
 
 
 def feedback_path(log_dir):
@@ -43,7 +51,7 @@ def record_feedback(log_dir, principal, verdict, comment="", *, request_id="", r
     try:
         check_text(comment, "the comment")
     except UnsafeText as exc:
-        raise FeedbackError(str(exc)) from None
+        raise FeedbackError(str(exc), exc.character) from None
     row = {"timestamp_utc": utc_now_iso(), "principal": principal, "request_id": request_id,
            "reading": reading, "alarm_id": alarm_id, "verdict": verdict, "comment": comment,
            "asset": asset, "model_version": model_version, "prediction_time": prediction_time}

@@ -17,7 +17,7 @@ from webapp.services.feedback import (MAX_COMMENT, VERDICTS, FeedbackError, feed
 from webapp.services.history import (PAGE_SIZE, FilterError, HistoryFilter, export_csv,
                                      export_filename, request_rows, search_requests)
 from webapp.views.auth import role_required
-from webapp.views.messages import filter_message
+from webapp.views.messages import feedback_message, filter_message
 
 bp = Blueprint("history", __name__)
 READINGS_PER_PAGE = 50
@@ -140,7 +140,8 @@ def save_reading_feedback(request_id, rows, form):
                         reading=row["reading"], asset=row["asset"],
                         model_version=row["model_version"], prediction_time=row["timestamp_utc"])
     except (FeedbackError, OSError) as exc:
-        flash(_("The feedback was not recorded: %(reason)s", reason=str(exc)), "error")
+        flash(_("The feedback was not recorded: %(reason)s", reason=feedback_message(exc)),
+              "error")
         return
     flash(_("Thank you: your feedback is recorded."), "success")
 
@@ -161,7 +162,8 @@ def alarm(alarm_id):
                             prediction_time=found[0].opened_at)
             flash(_("Thank you: your feedback is recorded."), "success")
         except (FeedbackError, OSError) as exc:
-            flash(_("The feedback was not recorded: %(reason)s", reason=str(exc)), "error")
+            flash(_("The feedback was not recorded: %(reason)s",
+                    reason=feedback_message(exc)), "error")
         return redirect(url_for("history.alarm", alarm_id=alarm_id))
     notes = feedback_by_alarm(current_app.config["LOG_DIR"]).get(alarm_id, [])
     return render_template("history/alarm.html", alarm=found[0], form=form, notes=notes), \

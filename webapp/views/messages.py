@@ -48,3 +48,13 @@ def filter_message(error):
         "choice": lambda: _("%(field)s: choose one of %(choices)s.", **params),
     }
     return messages[error.code]() if error.code in messages else str(error)
+
+
+def feedback_message(error):
+    """Why feedback was not recorded (a FeedbackError or an OSError), in the user's language."""
+    if getattr(error, "character", ""):
+        return _("the comment holds a control character (%(character)s): write it again "
+                 "without it.", character=error.character)
+    if isinstance(error, OSError):
+        return _("the feedback file cannot be written; tell an administrator.")
+    return str(error)

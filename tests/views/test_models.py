@@ -418,3 +418,32 @@ def test_a_job_whose_process_died_is_reported_failed(app, login):
     candidates.write_job(app.config["LOG_DIR"], {**job, "state": "running", "pid": dead.pid})
     status = login("analyst").get(f"/admin/models/jobs/{job['id']}.json").get_json()
     assert status["state"] == "failed" and "start it again" in status["message"]
+
+
+@pytest.mark.parametrize("content", [
+    b"\x00\xff\xfe" * 100,  # not UTF-8
+    ("datetime;Accelerometer1RMS;Accelerometer2RMS;Current;Pressure;Temperature;Thermocouple;"
+     "Voltage;Volume Flow RateRMS\n2020-01-01;1;1;1;1;1;1;1;1\n2020-01-02;1;1;1;1;1;1;1;1;9;9\n"
+     ).encode(),  # a line with more cells than the header
+])
+def test_an_unreadable_training_file_is_explained_in_french(login, app, content):
+    client = login("analyst")
+    response = start_training(client, "pump-1", content)
+    status = wait_for_job(client, response.headers["Location"])
+    assert status["state"] == "failed"
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Le fichier ne se lit pas comme un tableau CSV" in page
+    assert "C error" not in page and "codec" not in page and "readable UTF-8" not in page
+
+
+def test_a_job_whose_process_died_is_explained_in_french(app, login):
+    import subprocess
+
+    from webapp.services import candidates
+    job = candidates.new_job(app.config["LOG_DIR"], "pump-1", "analyst",
+                             ("n.csv", io.BytesIO(read(NORMAL_CSV))))
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    candidates.write_job(app.config["LOG_DIR"], {**job, "state": "running", "pid": dead.pid})
+    page = login("analyst").get(f"/admin/models/jobs/{job['id']}").get_data(as_text=True)
+    assert "Le processus du serveur qui menait cet entraînement s’est arrêté" in page

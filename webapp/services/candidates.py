@@ -19,6 +19,7 @@ import pandas as pd
 from features.schema import LABEL_COLUMN, is_valid_asset_name
 from features.validation import SchemaError
 from webapp.services.audit import asset_rows_since
+from webapp.services.csvfiles import CsvFormatError
 from webapp.services.evaluation import evaluate_model
 from webapp.services.jobs import DONE, FAILED, QUEUED, RUNNING, UNFINISHED, process_alive
 from webapp.services.lifecycle import ACTIVATE, TRAIN
@@ -74,7 +75,7 @@ def read_job(log_dir, job_id):
     except FileNotFoundError:
         raise JobNotFound(f"no training job {job_id!r}") from None
     if job["state"] in UNFINISHED and not process_alive(job.get("pid")):
-        job = {**job, "state": FAILED,
+        job = {**job, "state": FAILED, "problem": "stopped",
                "message": "the server process running this training stopped; start it again"}
     return job
 
@@ -164,12 +165,14 @@ def run_job(job, registry, lifecycle, log_dir):
                    errors=[error_record(e) for e in exc.errors[:MAX_ERRORS_KEPT]])
     except SchemaError as exc:
         job.update(state=FAILED, message=str(exc), missing_columns=exc.missing)
-    except ValueError as exc:  # unreadable CSV, missing columns, invalid asset name
+    except CsvFormatError as exc:  # `problem` lets the page say it in the user's language
+        job.update(state=FAILED, message=str(exc), problem="unreadable_csv")
+    except ValueError as exc:  # missing columns, invalid asset name
         job.update(state=FAILED, message=str(exc))
     except Exception:  # the job file must always end in a final state
         log.exception("training job %s failed", job["id"])
-        job.update(state=FAILED, message="the training failed unexpectedly; the error is in "
-                                         "logs/app.log")
+        job.update(state=FAILED, problem="unexpected",
+                   message="the training failed unexpectedly; the error is in logs/app.log")
     write_job(log_dir, job)
     return job
 

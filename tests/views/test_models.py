@@ -447,3 +447,20 @@ def test_a_job_whose_process_died_is_explained_in_french(app, login):
     candidates.write_job(app.config["LOG_DIR"], {**job, "state": "running", "pid": dead.pid})
     page = login("analyst").get(f"/admin/models/jobs/{job['id']}").get_data(as_text=True)
     assert "Le processus du serveur qui menait cet entraînement s’est arrêté" in page
+
+
+def test_refused_switches_are_explained_in_french(login, store, app):
+    client = login("admin")
+    page = post_switch(client, "/admin/models/pump-1/rollback", reason="x")
+    assert page.status_code == 409
+    assert "pump-1 n’a pas de version active antérieure" in page.get_data(as_text=True)
+    page = post_switch(client, "/admin/models/pump-1/shadow", version="v1", reason="x")
+    assert page.status_code == 409
+    assert "v1 est la version active de pump-1" in page.get_data(as_text=True)
+    page = post_switch(client, "/admin/models/pump-1/activate", version="v9", reason="x")
+    assert page.status_code == 404
+    assert "Cet équipement ou cette version n’existe pas" in page.get_data(as_text=True)
+    page = post_switch(client, "/admin/models/pump-1/activate", version="v2", reason="a\x01b")
+    assert page.status_code == 400
+    assert "Le motif contient un caractère de contrôle (\\x01)" in page.get_data(as_text=True)
+    assert store.active_version("pump-1") == "v1" and events(app) == []

@@ -24,7 +24,14 @@ ACTIVATE, ROLLBACK, SHADOW, SHADOW_OFF, TRAIN = (
 
 
 class SwitchRefused(RegistryError):
-    """A switch that cannot be made as asked (nothing to roll back to, already active, ...)."""
+    """A switch that cannot be made as asked (nothing to roll back to, already active, ...).
+
+    `code` and `params` (asset, version) let a page say it in the user's language.
+    """
+
+    def __init__(self, message, code="", **params):
+        super().__init__(message)
+        self.code, self.params = code, params
 
 
 class ReasonRequired(ValueError):
@@ -41,7 +48,9 @@ def clean_reason(reason):
     try:
         return check_text(text, "the reason")
     except UnsafeText as exc:
-        raise ReasonRequired(str(exc)) from None
+        error = ReasonRequired(str(exc))
+        error.character = exc.character  # for pages in the user's language
+        raise error from None
 
 
 class ModelLifecycle:
@@ -103,7 +112,8 @@ class ModelLifecycle:
         with self._switch_lock(asset):
             current = self.registry.active_version(asset)
             if version == current:
-                raise SwitchRefused(f"{version} is already the active version of {asset}")
+                raise SwitchRefused(f"{version} is already the active version of {asset}",
+                                    "already_active", asset=asset, version=version)
             self.registry.activate(asset, version)
             self.record(asset, principal, ACTIVATE, current, version, reason)
             self._drop_shadow_if(asset, version, principal)
@@ -116,7 +126,8 @@ class ModelLifecycle:
             current = self.registry.active_version(asset)
             previous = self.previous_version(asset)
             if previous is None:
-                raise SwitchRefused(f"{asset} has no earlier active version to roll back to")
+                raise SwitchRefused(f"{asset} has no earlier active version to roll back to",
+                                    "no_previous", asset=asset, version="")
             self.registry.activate(asset, previous)
             self.record(asset, principal, ROLLBACK, current, previous, reason)
             self._drop_shadow_if(asset, previous, principal)
@@ -128,10 +139,12 @@ class ModelLifecycle:
         with self._switch_lock(asset):
             if version == self.registry.active_version(asset):
                 raise SwitchRefused(f"{version} is the active version of {asset}; "
-                                    "a shadow must be another version")
+                                    "a shadow must be another version", "shadow_is_active",
+                                    asset=asset, version=version)
             current = self.registry.shadow_version(asset)
             if version == current:
-                raise SwitchRefused(f"{version} is already the shadow of {asset}")
+                raise SwitchRefused(f"{version} is already the shadow of {asset}",
+                                    "already_shadow", asset=asset, version=version)
             self.registry.set_shadow(asset, version)
             self.record(asset, principal, SHADOW, current, version, reason)
 

@@ -58,3 +58,25 @@ def feedback_message(error):
     if isinstance(error, OSError):
         return _("the feedback file cannot be written; tell an administrator.")
     return str(error)
+
+
+def switch_refusal(error):
+    """Why a model switch was refused (a SwitchRefused), in the user's language."""
+    messages = {
+        "already_active": _("%(version)s is already the active version of %(asset)s."),
+        "no_previous": _("%(asset)s has no earlier active version to roll back to."),
+        "shadow_is_active": _("%(version)s is the active version of %(asset)s; a shadow must "
+                              "be another version."),
+        "already_shadow": _("%(version)s is already the shadow of %(asset)s."),
+    }
+    if error.code not in messages:
+        return str(error)
+    return messages[error.code] % error.params
+
+
+def reason_message(error):
+    """Why the reason of a switch was refused (a ReasonRequired), in the user's language."""
+    if getattr(error, "character", ""):
+        return _("The reason holds a control character (%(character)s): write it again "
+                 "without it.", character=error.character)
+    return str(error)

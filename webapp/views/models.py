@@ -20,7 +20,7 @@ from webapp.services.lifecycle import MAX_REASON_LENGTH, ReasonRequired, SwitchR
 from webapp.services.registry import InvalidName, ModelIntegrityError, UnknownAsset, UnknownVersion
 from webapp.services.training import MIN_TRAINING_ROWS, TrainingError
 from webapp.views.auth import role_required
-from webapp.views.messages import translated_error
+from webapp.views.messages import reason_message, switch_refusal, translated_error
 
 bp = Blueprint("models_admin", __name__, url_prefix="/admin/models")
 AUDIT_WINDOWS = (1, 24, 168, 720)
@@ -124,14 +124,17 @@ def switch(action):
         return render_index(400)
     try:
         success_message = action(form)
-    except (InvalidName, UnknownAsset, UnknownVersion) as exc:
-        flash(str(exc), "error")
+    except (InvalidName, UnknownAsset, UnknownVersion):
+        flash(_("This asset or version does not exist."), "error")
         return render_index(404)
-    except (ModelIntegrityError, SwitchRefused) as exc:
+    except SwitchRefused as exc:
+        flash(_("Refused: %(reason)s", reason=switch_refusal(exc)), "error")
+        return render_index(409)
+    except ModelIntegrityError as exc:
         flash(_("Refused: %(reason)s", reason=str(exc)), "error")
         return render_index(409)
     except ReasonRequired as exc:
-        flash(str(exc), "error")
+        flash(reason_message(exc), "error")
         return render_index(400)
     flash(success_message, "success")
     return redirect(url_for("models_admin.index"), 303)

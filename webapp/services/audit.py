@@ -155,8 +155,9 @@ def search_requests(directory, *, date_from="", date_to="", exact=None, verdict=
     exact = {name: neutralise_formula(value) for name, value in (exact or {}).items() if value}
     files = day_files(directory)
     days = [d for d in files if (not date_from or d >= date_from) and (not date_to or d <= date_to)]
+    needles = [value.encode("utf-8") for value in exact.values()]
     for day in sorted(days, reverse=True):
-        for entry in requests_of_day(directory, day, files[day]):
+        for entry in requests_of_day(directory, day, files[day], needles):
             if any(entry.get(name) != value for name, value in exact.items()):
                 continue
             if verdict and (entry["anomalies"] > 0) != (verdict == "anomaly"):

@@ -6,6 +6,13 @@ import pytest
 
 from tests.conftest import PASSWORDS, csrf_token
 from webapp import users
+from tests.support.postgres import fresh_database_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request):
+    """Every test here runs on the embedded SQLite file and on PostgreSQL."""
+    return fresh_database_url(request)
 
 
 def token(client):

@@ -5,9 +5,18 @@ import os
 import re
 
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import csrf_token
 from webapp import apikeys
+from webapp.services import database
+from tests.support.postgres import fresh_database_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request):
+    """Every test here runs on the embedded SQLite file and on PostgreSQL."""
+    return fresh_database_url(request)
 
 READING = {"Accelerometer1RMS": 0.2024, "Accelerometer2RMS": 0.2752, "Current": 2.17,
            "Pressure": 0.3826, "Temperature": 90.65, "Thermocouple": 26.85, "Voltage": 238.85,
@@ -120,8 +129,13 @@ def test_cli_refuses_bad_input(runner, args, message):
 
 def test_keys_are_stored_only_as_a_hash(runner, app):
     key = cli_key(runner, "k2")
-    with open(app.config["DATABASE"], "rb") as handle:
-        assert key.encode() not in handle.read()
+    with database.engine(app.config["DATABASE"]).connect() as connection:
+        cells = [str(cell) for row in connection.execute(sa.select(database.api_keys))
+                 for cell in row]
+    assert apikeys.hash_key(key) in cells and not any(key in cell for cell in cells)
+    if database.is_sqlite(app.config["DATABASE"]):  # nowhere in the file either (free pages)
+        with open(app.config["DATABASE"], "rb") as handle:
+            assert key.encode() not in handle.read()
 
 
 def cli_key(runner, name):

@@ -138,10 +138,11 @@ def register_commands(app):
     """Attach every command to `flask --app webapp`."""
     from webapp.apikeys_cli import apikeys_cli
     from webapp.batch.cli import score_command
+    from webapp.db_cli import db_cli
     from webapp.evaluate_cli import evaluate_command  # imports fail() from this module
     from webapp.monitoring_cli import monitoring_cli
     from webapp.stream_cli import stream_command
     for command in (train_command, bootstrap_command, translations_command, models_cli,
                     users_cli, evaluate_command, stream_command, apikeys_cli, score_command,
-                    monitoring_cli):
+                    monitoring_cli, db_cli):
         app.cli.add_command(command)

@@ -137,6 +137,7 @@ def translations_command():
 def register_commands(app):
     """Attach every command to `flask --app webapp`."""
     from webapp.apikeys_cli import apikeys_cli
+    from webapp.audit_cli import audit_cli
     from webapp.batch.cli import score_command
     from webapp.db_cli import db_cli
     from webapp.evaluate_cli import evaluate_command  # imports fail() from this module
@@ -144,5 +145,5 @@ def register_commands(app):
     from webapp.stream_cli import stream_command
     for command in (train_command, bootstrap_command, translations_command, models_cli,
                     users_cli, evaluate_command, stream_command, apikeys_cli, score_command,
-                    monitoring_cli, db_cli):
+                    monitoring_cli, db_cli, audit_cli):
         app.cli.add_command(command)

@@ -12,7 +12,6 @@ babel = Babel()
 
 def init_services(app):
     """Bind the Flask-free services to the app, so that views, API and CLI share them."""
-    from webapp.audit import CsvAuditSink
     from webapp.lifecycle import ModelLifecycle
     from webapp.registry import ActiveModels, ModelRegistry
 
@@ -20,7 +19,17 @@ def init_services(app):
     app.extensions["vigie.registry"] = registry
     app.extensions["vigie.lifecycle"] = ModelLifecycle(registry, app.config["LOG_DIR"])
     app.extensions["vigie.models"] = ActiveModels(registry)
-    app.extensions["vigie.audit"] = CsvAuditSink(app.config["AUDIT_DIR"])
+    app.extensions["vigie.audit"] = make_audit_sink(app.config)
+
+
+def make_audit_sink(config):
+    """CSV day files by default; the shared `audit` table when the database is PostgreSQL."""
+    from webapp.audit import CsvAuditSink
+    from webapp.services import database
+    if database.is_sqlite(config["DATABASE"]):
+        return CsvAuditSink(config["AUDIT_DIR"])
+    from webapp.services.audit_db import DatabaseAuditSink
+    return DatabaseAuditSink(config["DATABASE"])
 
 
 def registry():

@@ -1,10 +1,10 @@
 """Liveness and readiness probes for load balancers and the container HEALTHCHECK."""
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from webapp.extensions import active_models, registry
-
 from webapp.registry import RegistryError
+from webapp.services import database
 from webapp.version import APP_VERSION
 
 bp = Blueprint("health", __name__)
@@ -30,6 +30,8 @@ def readyz():
             problems.append(str(exc))
     if not assets and not problems:
         problems.append("no model has been trained yet")
+    if not database.reachable(current_app.config["DATABASE"]):
+        problems.append("the database cannot be reached")
     status = 503 if problems else 200
     return jsonify({"status": "ready" if status == 200 else "not ready", "assets": assets,
                     "problems": problems, "app_version": APP_VERSION}), status

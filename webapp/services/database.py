@@ -129,6 +129,16 @@ def lock_table(connection, table):
         connection.exec_driver_sql(f"LOCK TABLE {table.name} IN EXCLUSIVE MODE")
 
 
+def reachable(target):
+    """True when a trivial query succeeds (readiness probe)."""
+    try:
+        with engine(target).connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except UNAVAILABLE:
+        return False
+    return True
+
+
 def user_of(target):
     """The database user name in a URL (None for SQLite)."""
     return make_url(url_of(target)).username

@@ -1,0 +1,95 @@
+"""The audit rows in PostgreSQL: the CSV file's columns and cells, append-only, one transaction.
+
+Selected when VIGIE_DATABASE_URL points at PostgreSQL, so that every instance of a cluster
+writes one shared trail. Cells are stored as the text the CSV file holds (same formula
+neutralising, same number rendering), so an exported day is the file the CSV store writes.
+"""
+
+import os
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+
+from webapp.audit import AUDIT_COLUMNS, AuditError, AuditSink, render_rows, utc_now_iso
+from webapp.audit import _cell as cell_text  # the one rendering of a cell, shared with CSV
+from webapp.batching import write_atomic
+from webapp.services import database
+
+audit = sa.Table("audit", sa.MetaData(), sa.Column("id", sa.BigInteger, primary_key=True),
+                 *(sa.Column(name, sa.Text) for name in AUDIT_COLUMNS))
+COPY_FROM = 200  # rows in one write above which COPY is faster than a multi-row INSERT
+
+
+class DatabaseAuditSink(AuditSink):
+    """Audit rows in the `audit` table; a write is all its rows or none (AuditError)."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def write(self, rows):
+        """Insert `rows` in one transaction; raise AuditError if the database refuses."""
+        cells = [_cells(row) for row in rows]
+        if not cells:
+            return
+        try:
+            with database.engine(self.target).begin() as connection:
+                if len(cells) >= COPY_FROM:
+                    _copy(connection, cells)
+                else:
+                    connection.execute(audit.insert(), cells)
+        except sa.exc.SQLAlchemyError as exc:
+            reason = getattr(exc, "orig", None) or exc
+            raise AuditError(f"the audit could not be written to the database ({reason})") from exc
+
+    def day_rows(self, day):
+        """The cells of every row of a UTC day ('YYYY-MM-DD'), in the order they were written."""
+        start, end = day, _next_day(day)
+        query = (sa.select(*(audit.c[name] for name in AUDIT_COLUMNS))
+                 .where(audit.c.timestamp_utc >= start, audit.c.timestamp_utc < end)
+                 .order_by(audit.c.id))
+        with database.engine(self.target).connect() as connection:
+            for row in connection.execution_options(yield_per=5000).execute(query):
+                yield dict(zip(AUDIT_COLUMNS, row, strict=True))
+
+    def export_day(self, day, path):
+        """Write the day as the CSV store's file predictions-DAY.csv; returns the row count."""
+        header = render_rows([dict(zip(AUDIT_COLUMNS, AUDIT_COLUMNS, strict=True))])
+        count = 0
+
+        def chunks():
+            nonlocal count
+            yield header
+            batch = []
+            for row in self.day_rows(day):
+                batch.append(row)
+                count += 1
+                if len(batch) == 5000:
+                    yield render_rows(batch)
+                    batch = []
+            yield render_rows(batch)
+
+        write_atomic(path, lambda handle: handle.writelines(chunks()))
+        return count
+
+
+def _cells(row):
+    row.setdefault("timestamp_utc", utc_now_iso())
+    return {name: cell_text(row.get(name)) for name in AUDIT_COLUMNS}
+
+
+def _copy(connection, cells):
+    # COPY streams the rows in one round trip: a 20,000-row batch chunk in well under a second.
+    cursor = connection.connection.driver_connection.cursor()
+    columns = ", ".join(AUDIT_COLUMNS)
+    with cursor.copy(f"COPY audit ({columns}) FROM STDIN") as copy:
+        for row in cells:
+            copy.write_row([row[name] for name in AUDIT_COLUMNS])
+
+
+def _next_day(day):
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+
+
+def default_export_path(audit_dir, day):
+    """Where the CSV store keeps that day: the export lands in the same place by default."""
+    return os.path.join(audit_dir, f"predictions-{day}.csv")

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 from webapp.audit import AuditError
+from webapp.extensions import login_manager
 from webapp.registry import ModelIntegrityError, NoActiveModel, UnknownAsset
 from webapp.services.database import UNAVAILABLE
 
@@ -57,6 +58,8 @@ def handle_audit_error(error):
 
 def handle_database_unavailable(error):
     log.error("database unavailable: %s", getattr(error, "orig", None) or error)
+    # The page's menu asks who is signed in, which needs the database: show it as anonymous.
+    g._login_user = login_manager.anonymous_user()
     return error_response(503, _("The database is unavailable, so this request cannot be "
                                  "served. Try again in a moment or alert an administrator."))
 

@@ -33,6 +33,7 @@ http {{
     }}
     server {{
         listen 127.0.0.1:{port};
+        add_header X-Vigie-Upstream $upstream_addr always;  # which instance answered (tests)
         include {proxy_conf};
     }}
 }}

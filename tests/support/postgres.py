@@ -51,10 +51,12 @@ class PostgresServer:
                                      "--no-sync", "-E", "UTF8", "--locale", "C.UTF-8"]),
                        check=True, capture_output=True, timeout=120)
 
-    def start(self):
-        # fsync off: a test cluster does not need to survive a power cut, and it is 2x faster.
-        options = (f"-p {self.port} -k {self.run} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+    def start(self, durable=False):
+        """Start; durable=False turns fsync off (a test cluster need not survive a power cut)."""
+        options = (f"-p {self.port} -k {self.run} -c listen_addresses=127.0.0.1 "
+                   "-c max_connections=200")
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._ctl("-o", options, "-l", os.path.join(self.run, "pg.log"), "-w", "start")
 
     def stop(self):

@@ -133,3 +133,17 @@ def test_an_audit_write_to_a_database_that_is_away_is_an_audit_error(postgres_se
     sink = DatabaseAuditSink(postgres_server.url("no_such_database"))
     with pytest.raises(AuditError, match="could not be written to the database"):
         sink.write(audit_rows_for("2026-03-04", 1))
+
+
+def test_resumes_read_the_database_store(pg_url):
+    """A resumed watch-folder file counts, and a resumed stream replays, from the table."""
+    sink = DatabaseAuditSink(pg_url)
+    rows = audit_rows_for("2026-03-04", 5) + audit_rows_for("2026-03-05", 3)
+    for number, row in enumerate(rows):
+        row.update(batch_id="b-1" if number % 2 else "b-2", channel="stream" if number < 6
+                   else "cli")
+    sink.write(rows)
+    assert sink.count_batch("b-1", "2026-03-04") == 4
+    assert sink.count_batch("b-1", "2026-03-05") == 2
+    replayed = sink.batch_rows("b-2", "2026-03-04", channel="stream")
+    assert [row["request_id"] for row in replayed] == ["r-0", "r-2", "r-4"]

@@ -51,6 +51,27 @@ class DatabaseAuditSink(AuditSink):
             for row in connection.execution_options(yield_per=5000).execute(query):
                 yield dict(zip(AUDIT_COLUMNS, row, strict=True))
 
+    def batch_rows(self, batch_id, since_day, channel=None):
+        """Rows of one batch or stream (its batch_id) from `since_day` on, in write order.
+
+        What a resumed stream follower replays, as read_stream_audit does in the day files.
+        """
+        query = (sa.select(*(audit.c[name] for name in AUDIT_COLUMNS))
+                 .where(audit.c.batch_id == batch_id, audit.c.timestamp_utc >= since_day)
+                 .order_by(audit.c.id))
+        if channel:
+            query = query.where(audit.c.channel == channel)
+        with database.engine(self.target).connect() as connection:
+            return [dict(zip(AUDIT_COLUMNS, row, strict=True)) for row in
+                    connection.execute(query)]
+
+    def count_batch(self, batch_id, since_day):
+        """Rows already audited for `batch_id` (a watch-folder file resumed after a crash)."""
+        query = (sa.select(sa.func.count()).select_from(audit)
+                 .where(audit.c.batch_id == batch_id, audit.c.timestamp_utc >= since_day))
+        with database.engine(self.target).connect() as connection:
+            return connection.execute(query).scalar_one()
+
     def export_day(self, day, path):
         """Write the day as the CSV store's file predictions-DAY.csv; returns the row count."""
         header = render_rows([dict(zip(AUDIT_COLUMNS, AUDIT_COLUMNS, strict=True))])

@@ -3,6 +3,7 @@
 import os
 import re
 import shutil
+from datetime import date
 
 import click
 from flask import current_app
@@ -22,8 +23,8 @@ DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
               help="File to write (default: logs/audit/predictions-DAY.csv).")
 def export_command(day, output):
     """Write DAY's audit rows as the CSV file predictions-DAY.csv; prints the row count."""
-    if not DAY.fullmatch(day):
-        fail(f"--date must be YYYY-MM-DD, not {day!r}")
+    if not DAY.fullmatch(day) or not _is_date(day):
+        fail(f"--date must be a UTC day YYYY-MM-DD, not {day!r}")
     sink = audit_sink()
     output = output or os.path.join(current_app.config["AUDIT_DIR"], f"predictions-{day}.csv")
     if isinstance(sink, CsvAuditSink):
@@ -38,3 +39,11 @@ def export_command(day, output):
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     count = sink.export_day(day, output)
     click.echo(f"exported {count} audit rows of {day} to {output}")
+
+
+def _is_date(text):
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True

@@ -147,3 +147,16 @@ def test_resumes_read_the_database_store(pg_url):
     assert sink.count_batch("b-1", "2026-03-05") == 2
     replayed = sink.batch_rows("b-2", "2026-03-04", channel="stream")
     assert [row["request_id"] for row in replayed] == ["r-0", "r-2", "r-4"]
+
+
+def test_export_on_the_file_store_copies_the_day_file(app, runner, tmp_path):
+    CsvAuditSink(app.config["AUDIT_DIR"]).write(audit_rows_for("2026-03-04", 3))
+    target = tmp_path / "copy.csv"
+    result = runner.invoke(args=["audit", "export", "--date", "2026-03-04", "--output",
+                                 str(target)])
+    assert result.exit_code == 0, result.output
+    assert filecmp.cmp(target, os.path.join(app.config["AUDIT_DIR"], "predictions-2026-03-04.csv"),
+                       shallow=False)
+    for bad in (["--date", "04/03/2026"], ["--date", "2026-13-40"], ["--date", "2026-03-09"]):
+        result = runner.invoke(args=["audit", "export", *bad])
+        assert result.exit_code == 1 and "error:" in result.output

@@ -11,10 +11,10 @@ import pytest
 
 from tests.support.postgres import postgres_server, postgres_template  # noqa: F401 (fixtures)
 from webapp import create_app
-from webapp.audit import AUDIT_COLUMNS
-from webapp.registry import ModelRegistry
-from webapp.training import train_version
-from webapp.translations import compile_catalogues
+from webapp.i18n import compile_catalogues
+from webapp.services.audit import AUDIT_COLUMNS
+from webapp.services.registry import ModelRegistry
+from webapp.services.training import train_version
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 DATA_DIR = os.path.join(TESTS_DIR, "data")
@@ -66,7 +66,7 @@ def paths(tmp_path, trained_store, database_url):
 @pytest.fixture
 def app(paths):
     app = create_app({**paths, "TESTING": True, "ADMIN_PASSWORD": PASSWORDS["admin"]})
-    from webapp import users
+    from webapp.services import users
     for role in ("analyst", "operator"):
         users.create_user(app.config["DATABASE"], role, PASSWORDS[role], role)
     return app

@@ -5,9 +5,8 @@ import logging
 import click
 from flask import Flask
 
-from webapp import users
 from webapp.config import finalise
-from webapp.services import database, schema
+from webapp.services import database, schema, users
 from webapp.version import APP_VERSION
 
 
@@ -67,8 +66,7 @@ def register_logging(app):
 
 def register_extensions(app):
     from webapp.extensions import babel, csrf, init_services, login_manager
-    from webapp.i18n import select_locale
-    from webapp.translations import catalogue_directories
+    from webapp.i18n import catalogue_directories, select_locale
 
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -80,15 +78,14 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    from webapp import admin_models, alarms_view, auth, health, history, i18n, monitoring, predict
-    from webapp.admin import apikeys as admin_keys
-    from webapp.admin import users as admin_users
+    from webapp import i18n
     from webapp.api import register_api
-    from webapp.batch import bp as batch_bp
-    for module in (auth, health, i18n, predict, alarms_view, admin_keys, admin_users,
-                   admin_models, history, monitoring):
+    from webapp.views import alarms, auth, batch, health, history, models, monitoring, predict
+    from webapp.views.admin import apikeys as admin_keys
+    from webapp.views.admin import users as admin_users
+    for module in (auth, health, i18n, predict, alarms, admin_keys, admin_users,
+                   models, history, monitoring, batch):
         app.register_blueprint(module.bp)
-    app.register_blueprint(batch_bp)
     register_api(app)
 
 
@@ -98,7 +95,7 @@ def register_error_handlers(app):
 
 
 def register_commands(app):
-    from webapp.cli import register_commands as register
+    from webapp.commands import register_commands as register
     register(app)
 
 

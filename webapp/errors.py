@@ -6,10 +6,10 @@ from flask import g, jsonify, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
-from webapp.audit import AuditError
 from webapp.extensions import login_manager
-from webapp.registry import ModelIntegrityError, NoActiveModel, UnknownAsset
+from webapp.services.audit import AuditError
 from webapp.services.database import UNAVAILABLE
+from webapp.services.registry import ModelIntegrityError, NoActiveModel, UnknownAsset
 
 log = logging.getLogger("vigie.errors")
 

@@ -12,8 +12,8 @@ babel = Babel()
 
 def init_services(app):
     """Bind the Flask-free services to the app, so that views, API and CLI share them."""
-    from webapp.lifecycle import ModelLifecycle
-    from webapp.registry import ActiveModels, ModelRegistry
+    from webapp.services.lifecycle import ModelLifecycle
+    from webapp.services.registry import ActiveModels, ModelRegistry
 
     registry = ModelRegistry(app.config["MODEL_STORE"])
     app.extensions["vigie.registry"] = registry
@@ -24,7 +24,7 @@ def init_services(app):
 
 def make_audit_sink(config):
     """CSV day files by default; the shared `audit` table when the database is PostgreSQL."""
-    from webapp.audit import CsvAuditSink
+    from webapp.services.audit import CsvAuditSink
     from webapp.services import database
     if database.is_sqlite(config["DATABASE"]):
         return CsvAuditSink(config["AUDIT_DIR"])

@@ -13,16 +13,15 @@ import time
 import sqlalchemy as sa
 
 from tests.benchmarks.bench_api import load, quantile_ms
-from tests.servers import free_port, gunicorn_server, start_gunicorn, stop
+from tests.support.servers import free_port, gunicorn_server, start_gunicorn, stop
 from tests.support.cluster import READING
 from tests.support.nginx import nginx_proxy
 from tests.support.postgres import PostgresServer
-from webapp import apikeys, users
-from webapp.audit import CsvAuditSink
-from webapp.registry import ModelRegistry
-from webapp.services import database, schema
+from webapp.services import apikeys, database, schema, users
+from webapp.services.audit import CsvAuditSink
+from webapp.services.registry import ModelRegistry
 from webapp.services.audit_db import DatabaseAuditSink, audit
-from webapp.training import train_version
+from webapp.services.training import train_version
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAINING_CSV = os.path.join(ROOT, "data", "anomaly-free.csv")

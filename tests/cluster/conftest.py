@@ -12,10 +12,10 @@ from tests.support.nginx import require_nginx
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, trained_store, postgres_server, postgres_template):
     require_nginx()
-    from webapp import apikeys, users
-    from webapp.registry import ModelRegistry
+    from webapp.services import apikeys, users
+    from webapp.services.registry import ModelRegistry
     from webapp.services import database
-    from webapp.training import train_version
+    from webapp.services.training import train_version
     root = tmp_path_factory.mktemp("cluster")
     store = root / "model_store"
     shutil.copytree(trained_store, store)

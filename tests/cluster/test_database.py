@@ -12,11 +12,11 @@ import sqlalchemy as sa
 from werkzeug.security import generate_password_hash
 
 from tests.conftest import PASSWORDS
-from tests.servers import GUNICORN, ROOT
+from tests.support.servers import GUNICORN, ROOT
 from tests.support.postgres import fresh_database_url
-from webapp import create_app, users
-from webapp.audit import AuditError, CsvAuditSink
-from webapp.services import database, schema
+from webapp import create_app
+from webapp.services import database, schema, users
+from webapp.services.audit import AuditError, CsvAuditSink
 from webapp.services.audit_db import DatabaseAuditSink
 
 FLASK = os.path.join(os.path.dirname(GUNICORN), "flask")

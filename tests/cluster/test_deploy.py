@@ -4,7 +4,7 @@ import os
 import subprocess
 import tempfile
 
-from tests.servers import ROOT
+from tests.support.servers import ROOT
 from tests.support.nginx import NGINX, PROXY_CONF, require_nginx
 from webapp import create_app
 

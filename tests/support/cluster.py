@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
-from tests.servers import start_gunicorn, stop, wait_until_ready
+from tests.support.servers import start_gunicorn, stop, wait_until_ready
 from tests.support.nginx import nginx_proxy
 
 READING = {"Accelerometer1RMS": 0.2024, "Accelerometer2RMS": 0.2752, "Current": 2.17,

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.servers import ROOT, free_port
+from tests.support.servers import ROOT, free_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 PROXY_CONF = os.path.join(ROOT, "deploy", "nginx", "vigie-proxy.conf")

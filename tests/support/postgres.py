@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 PG_BIN = os.environ.get("VIGIE_PG_BIN", "/usr/lib/postgresql/15/bin")
 INITDB = os.path.join(PG_BIN, "initdb")

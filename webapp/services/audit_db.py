@@ -10,10 +10,11 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from webapp.audit import AUDIT_COLUMNS, AuditError, AuditSink, render_rows, utc_now_iso
-from webapp.audit import _cell as cell_text  # the one rendering of a cell, shared with CSV
-from webapp.batching import write_atomic
 from webapp.services import database
+from webapp.services.audit import (AUDIT_COLUMNS, AuditError, AuditSink, audit_header,
+                                   render_audit_rows)
+from webapp.services.storage import _cell as cell_text  # the one rendering of a CSV cell
+from webapp.services.storage import utc_now_iso, write_atomic
 
 audit = sa.Table("audit", sa.MetaData(), sa.Column("id", sa.BigInteger, primary_key=True),
                  *(sa.Column(name, sa.Text) for name in AUDIT_COLUMNS))
@@ -74,7 +75,7 @@ class DatabaseAuditSink(AuditSink):
 
     def export_day(self, day, path):
         """Write the day as the CSV store's file predictions-DAY.csv; returns the row count."""
-        header = render_rows([dict(zip(AUDIT_COLUMNS, AUDIT_COLUMNS, strict=True))])
+        header = audit_header()
         count = 0
 
         def chunks():
@@ -85,9 +86,9 @@ class DatabaseAuditSink(AuditSink):
                 batch.append(row)
                 count += 1
                 if len(batch) == 5000:
-                    yield render_rows(batch)
+                    yield render_audit_rows(batch)
                     batch = []
-            yield render_rows(batch)
+            yield render_audit_rows(batch)
 
         write_atomic(path, lambda handle: handle.writelines(chunks()))
         return count

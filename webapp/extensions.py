@@ -50,3 +50,9 @@ def active_models():
 def audit_sink():
     """Where audit rows go."""
     return current_app.extensions["vigie.audit"]
+
+
+def audit_source():
+    """What the audit queries read: the audit folder, or the database store (several hosts)."""
+    sink = audit_sink()
+    return sink if hasattr(sink, "search_rows") else current_app.config["AUDIT_DIR"]

@@ -120,6 +120,12 @@ def parse_line(columns, line):
 
 
 # --- queries ------------------------------------------------------------------------------------
+# `directory` is the audit folder, or a database store (services/audit_db.py, several hosts),
+# which answers the same question with a query.
+
+def _database_store(source):
+    return None if isinstance(source, (str, os.PathLike)) else source
+
 
 def search_rows(directory, *, date_from="", date_to="", exact=None, keep=None, newest_first=True):
     """Audit rows whose `exact` fields equal the given text and that `keep(row)` accepts,
@@ -129,6 +135,10 @@ def search_rows(directory, *, date_from="", date_to="", exact=None, keep=None, n
     the history) reads one or two files whatever the trail's size. A cheap substring test
     skips lines that cannot match before they are parsed.
     """
+    if (store := _database_store(directory)) is not None:
+        yield from store.search_rows(date_from=date_from, date_to=date_to, exact=exact,
+                                     keep=keep, newest_first=newest_first)
+        return
     exact = {name: neutralise_formula(value) for name, value in (exact or {}).items() if value}
     needles = [value.encode("utf-8") for value in exact.values()]
     files = day_files(directory)
@@ -162,6 +172,8 @@ def request_rows(directory, request_id, day=None):
     All rows of a request carry one timestamp, hence one day file: the search stops at the
     first file (newest first) that holds the id; `day` narrows it to one file when known.
     """
+    if (store := _database_store(directory)) is not None:
+        return store.request_rows(request_id, day)
     files = day_files(directory)
     needle = neutralise_formula(request_id).encode("utf-8")
     for current in ([day] if day in files else sorted(files, reverse=True)):
@@ -213,6 +225,8 @@ def stream_rows(directory, stream_id, since_day):
 def asset_rows_since(directory, asset, since, until, limit):
     """The asset's audit rows from `since` (a UTC datetime) to the day of `until`, oldest
     first; only the newest `limit` are kept, so a month of audit never has to fit in memory."""
+    if (store := _database_store(directory)) is not None:
+        return store.asset_rows_since(asset, since, until, limit)
     cutoff = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     rows = collections.deque(maxlen=limit)
     files = day_files(directory)

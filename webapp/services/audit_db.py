@@ -12,9 +12,9 @@ import sqlalchemy as sa
 
 from webapp.services import database
 from webapp.services.audit import (AUDIT_COLUMNS, AuditError, AuditSink, audit_header,
-                                   render_audit_rows)
+                                   decode_record, render_audit_rows)
 from webapp.services.storage import _cell as cell_text  # the one rendering of a CSV cell
-from webapp.services.storage import utc_now_iso, write_atomic
+from webapp.services.storage import neutralise_formula, utc_now_iso, write_atomic
 
 audit = sa.Table("audit", sa.MetaData(), sa.Column("id", sa.BigInteger, primary_key=True),
                  *(sa.Column(name, sa.Text) for name in AUDIT_COLUMNS))
@@ -65,6 +65,47 @@ class DatabaseAuditSink(AuditSink):
         with database.engine(self.target).connect() as connection:
             return [dict(zip(AUDIT_COLUMNS, row, strict=True)) for row in
                     connection.execute(query)]
+
+    def search_rows(self, *, date_from="", date_to="", exact=None, keep=None,
+                    newest_first=True):
+        """audit.search_rows on the table: exact fields and days in SQL, `keep` in Python."""
+        query = self._select()
+        for name, value in (exact or {}).items():
+            if value:
+                query = query.where(audit.c[name] == neutralise_formula(value))
+        if date_from:
+            query = query.where(audit.c.timestamp_utc >= date_from)
+        if date_to:
+            query = query.where(audit.c.timestamp_utc < _next_day(date_to))
+        query = query.order_by(audit.c.id.desc() if newest_first else audit.c.id)
+        # A reader that stops early (one page of the history) fetches one chunk, not the table.
+        with database.engine(self.target).connect() as connection:
+            for row in connection.execution_options(yield_per=500).execute(query):
+                record = dict(zip(AUDIT_COLUMNS, row, strict=True))
+                if keep is None or keep(record):
+                    yield record
+
+    def request_rows(self, request_id, day=None):
+        """audit.request_rows on the table: one request's rows, decoded, numbered from 1."""
+        query = self._select().where(audit.c.request_id == neutralise_formula(request_id))
+        with database.engine(self.target).connect() as connection:
+            rows = connection.execute(query.order_by(audit.c.id)).all()
+        return [decode_record(dict(zip(AUDIT_COLUMNS, row, strict=True)), number)
+                for number, row in enumerate(rows, start=1)]
+
+    def asset_rows_since(self, asset, since, until, limit):
+        """audit.asset_rows_since on the table: the newest `limit` rows, oldest first."""
+        cutoff = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        query = (self._select().where(audit.c.asset == asset, audit.c.timestamp_utc >= cutoff,
+                                      audit.c.timestamp_utc < _next_day(until.date().isoformat()))
+                 .order_by(audit.c.id.desc()).limit(limit))
+        with database.engine(self.target).connect() as connection:
+            rows = connection.execute(query).all()
+        return [dict(zip(AUDIT_COLUMNS, row, strict=True)) for row in reversed(rows)]
+
+    @staticmethod
+    def _select():
+        return sa.select(*(audit.c[name] for name in AUDIT_COLUMNS))
 
     def count_batch(self, batch_id, since_day):
         """Rows already audited for `batch_id` (a watch-folder file resumed after a crash)."""

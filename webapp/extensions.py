@@ -52,7 +52,12 @@ def audit_sink():
     return current_app.extensions["vigie.audit"]
 
 
+def audit_store():
+    """The database store of the audit (several hosts), or None when it is in day files."""
+    sink = audit_sink()
+    return sink if hasattr(sink, "search_rows") else None
+
+
 def audit_source():
     """What the audit queries read: the audit folder, or the database store (several hosts)."""
-    sink = audit_sink()
-    return sink if hasattr(sink, "search_rows") else current_app.config["AUDIT_DIR"]
+    return audit_store() or current_app.config["AUDIT_DIR"]

@@ -114,6 +114,17 @@ class DatabaseAuditSink(AuditSink):
         with database.engine(self.target).connect() as connection:
             return connection.execute(query).scalar_one()
 
+    def day_chunks(self, day, size):
+        """The rows of a UTC day, in lists of at most `size`, in write order."""
+        chunk = []
+        for row in self.day_rows(day):
+            chunk.append(row)
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
     def export_day(self, day, path):
         """Write the day as the CSV store's file predictions-DAY.csv; returns the row count."""
         header = audit_header()

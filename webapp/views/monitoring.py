@@ -3,7 +3,7 @@
 from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 
-from webapp.extensions import registry
+from webapp.extensions import audit_store, registry
 from webapp.services.monitoring.report import WINDOWS, MonitoringSources, QueryError, report_for
 from webapp.views.auth import role_required
 
@@ -15,7 +15,8 @@ def monitoring_sources():
     """This app's sources; its summary cache is only a speed-up (the files stay the truth)."""
     held = current_app.extensions.get("vigie.monitoring")
     if held is None:
-        held = MonitoringSources(current_app.config["LOG_DIR"], registry())
+        held = MonitoringSources(current_app.config["LOG_DIR"], registry(),
+                                 audit_store=audit_store())
         current_app.extensions["vigie.monitoring"] = held
     return held
 

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from tests.benchmarks.bench_api import load, quantile_ms
 from tests.support.servers import free_port, gunicorn_server, start_gunicorn, stop
 from tests.support.cluster import READING
-from tests.support.nginx import nginx_proxy
-from tests.support.postgres import PostgresServer
+from tests.support.nginx import nginx_missing_reason, nginx_proxy
+from tests.support.postgres import PostgresServer, postgres_missing_reason
 from webapp.services import apikeys, database, schema, users
 from webapp.services.audit import CsvAuditSink
 from webapp.services.registry import ModelRegistry
@@ -161,6 +161,10 @@ def direct_sqlite(workdir, key_maker):
 
 
 def run(workdir):
+    missing = postgres_missing_reason() or nginx_missing_reason()
+    if missing:
+        print(f"# bench_cluster not run: {missing}")
+        return []
     server = PostgresServer(_pg_folder(), free_port())
     server.init()
     server.start(durable=True)  # production settings: each commit waits for its WAL flush

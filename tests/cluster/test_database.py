@@ -15,7 +15,7 @@ from tests.conftest import PASSWORDS
 from tests.support.servers import GUNICORN, ROOT
 from tests.support.postgres import fresh_database_url
 from webapp import create_app
-from webapp.services import database, schema, users
+from webapp.services import apikeys, database, schema, users
 from webapp.services.audit import AuditError, CsvAuditSink
 from webapp.services.audit_db import DatabaseAuditSink
 
@@ -78,6 +78,9 @@ def test_the_application_role_may_insert_and_read_audit_rows_never_change_them(
     assert result.returncode == 0, result.stderr
     assert "schema: empty -> 0002" in result.stdout
     assert f"role {login} may use the tables as vigie_app" in result.stdout
+    # Users, keys and failed sign-ins are the application's to write (sequences included).
+    users.create_user(app_url, "operator", "operator-pass-123", "operator")
+    apikeys.create_key(app_url, "gateway", "operator", "tests")
     sink = DatabaseAuditSink(app_url)
     sink.write(audit_rows_for("2026-03-04", 2))
     assert len(list(sink.day_rows("2026-03-04"))) == 2

@@ -4,6 +4,7 @@ Every test ends with both instances and the database up again (the module shares
 """
 
 import http.cookiejar
+import json
 import re
 import time
 import urllib.error
@@ -144,12 +145,16 @@ def test_database_away_under_load_gives_503_never_a_hang_and_recovers(cluster,
     stopped = time.monotonic()
     with pytest.raises(urllib.error.HTTPError) as page:  # a signed-in page needs the database
         browser.get("/")
+    with pytest.raises(urllib.error.HTTPError) as probe:  # what a load balancer asks
+        urllib.request.urlopen(cluster.instances[0].url + "/readyz", timeout=5)
     time.sleep(max(0.0, 3.0 - (time.monotonic() - stopped)))
     postgres_server.start()
     restarted = time.monotonic()
     for thread in threads:
         thread.join()
     assert page.value.code == 503
+    assert probe.value.code == 503
+    assert "the database cannot be reached" in json.loads(probe.value.read())["problems"]
     assert "La base de données est indisponible" in page.value.read().decode()  # French first
     assert not load.exceptions, load.exceptions[:3]
     assert load.errors, "no request met the outage"

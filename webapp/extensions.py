@@ -24,10 +24,11 @@ def init_services(app):
 
 def make_audit_sink(config):
     """CSV day files by default; the shared `audit` table when the database is PostgreSQL."""
-    from webapp.services.audit import CsvAuditSink
     from webapp.services import database
+    from webapp.services.audit import CsvAuditSink
+    from webapp.services.monitoring.refresher import SummaryRefresher
     if database.is_sqlite(config["DATABASE"]):
-        return CsvAuditSink(config["AUDIT_DIR"])
+        return CsvAuditSink(config["AUDIT_DIR"], SummaryRefresher(config["LOG_DIR"]))
     from webapp.services.audit_db import DatabaseAuditSink
     return DatabaseAuditSink(config["DATABASE"])
 
@@ -61,3 +62,15 @@ def audit_store():
 def audit_source():
     """What the audit queries read: the audit folder, or the database store (several hosts)."""
     return audit_store() or current_app.config["AUDIT_DIR"]
+
+
+def monitoring_sources():
+    """The monitoring figures' sources; made on first use (its libraries are heavy), and its
+    summary cache is only a speed-up: the files (or the audit table) stay the truth."""
+    held = current_app.extensions.get("vigie.monitoring")
+    if held is None:
+        from webapp.services.monitoring.report import MonitoringSources
+        held = MonitoringSources(current_app.config["LOG_DIR"], registry(),
+                                 audit_store=audit_store())
+        current_app.extensions["vigie.monitoring"] = held
+    return held

@@ -38,7 +38,7 @@ def audit_rows_for(day, count, principal="apikey:gw"):
     """`count` audit rows of `day`, with cells a spreadsheet would run as formulas."""
     return [{**ROW, "timestamp_utc": f"{day}T10:00:{i % 60:02d}.{i % 1000:03d}Z",
              "request_id": f"r-{i}", "principal": principal if i % 7 else "=HYPERLINK(1)",
-             "anomaly": bool(i % 2), "score": i / 3} for i in range(count)]
+             "anomaly": bool(i % 2), "score": i / 3 - 1} for i in range(count)]
 
 
 def test_export_writes_the_file_the_csv_store_writes(pg_url, tmp_path, runner_for):
@@ -53,6 +53,16 @@ def test_export_writes_the_file_the_csv_store_writes(pg_url, tmp_path, runner_fo
     assert result.exit_code == 0 and "exported 450 audit rows" in result.output, result.output
     assert filecmp.cmp(tmp_path / "export.csv", tmp_path / "csv" / f"predictions-{day}.csv",
                        shallow=False)
+    # The chain is the file store's: `audit verify` checks the table's days and finds them whole.
+    result = runner_for(pg_url).invoke(args=["audit", "verify"])
+    assert result.exit_code == 0, result.output
+    assert "predictions-2026-03-04.csv: ok, 450 rows" in result.output
+    # A superuser who switches the append-only trigger off and edits a row is caught.
+    with psycopg.connect(pg_url.replace("+psycopg", ""), autocommit=True) as connection:
+        connection.execute("ALTER TABLE audit DISABLE TRIGGER audit_no_change")
+        connection.execute("UPDATE audit SET score = '0.5' WHERE request_id = 'r-10'")
+    result = runner_for(pg_url).invoke(args=["audit", "verify", "--date", day])
+    assert result.exit_code == 1 and "BROKEN at row 11" in result.output, result.output
 
 
 @pytest.fixture
@@ -76,7 +86,7 @@ def test_the_application_role_may_insert_and_read_audit_rows_never_change_them(
         env={**os.environ, **{"VIGIE_" + k: v for k, v in paths.items()},
              "VIGIE_DATABASE_URL": app_url, "VIGIE_DATABASE_OWNER_URL": owner_url}, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "schema: empty -> 0002" in result.stdout
+    assert "schema: empty -> 0003" in result.stdout
     assert f"role {login} may use the tables as vigie_app" in result.stdout
     # Users, keys and failed sign-ins are the application's to write (sequences included).
     users.create_user(app_url, "operator", "operator-pass-123", "operator")
@@ -160,9 +170,11 @@ def test_export_on_the_file_store_copies_the_day_file(app, runner, tmp_path):
     assert result.exit_code == 0, result.output
     assert filecmp.cmp(target, os.path.join(app.config["AUDIT_DIR"], "predictions-2026-03-04.csv"),
                        shallow=False)
-    for bad in (["--date", "04/03/2026"], ["--date", "2026-13-40"], ["--date", "2026-03-09"]):
-        result = runner.invoke(args=["audit", "export", *bad])
-        assert result.exit_code == 1 and "error:" in result.output
+    for bad in ("04/03/2026", "2026-13-40"):
+        result = runner.invoke(args=["audit", "export", "--date", bad])
+        assert result.exit_code == 2 and "YYYY-MM-DD" in result.output
+    result = runner.invoke(args=["audit", "export", "--date", "2026-03-09"])
+    assert result.exit_code == 1 and "no audit rows on 2026-03-09" in result.output
 
 
 def test_monitoring_finds_the_same_figures_in_the_table_as_in_the_files(paths, pg_url, tmp_path):

@@ -10,9 +10,9 @@ import pytest
 from tests.conftest import NORMAL_CSV, csrf_token
 from tests.support.monitoring_fixtures import normal_pool, synthetic_rows, write_audit_day
 from webapp.services.alarms import ALARM_COLUMNS
-from webapp.services.storage import append_csv
 from webapp.services.feedback import (FeedbackError, feedback_path, labelled_readings,
                                       read_feedback, record_feedback)
+from webapp.services.storage import append_csv
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,9 @@ def test_bad_feedback_is_refused_with_the_reason(tmp_path, kwargs, message):
 
 
 def post_feedback(client, path, **data):
-    return client.post(path, data={"csrf_token": csrf_token(client, path), **data})
+    """Post feedback with the session's CSRF token (taken from the predict form: a request
+    page shows a feedback form only for the reading being judged)."""
+    return client.post(path, data={"csrf_token": csrf_token(client, "/"), **data})
 
 
 def test_operator_records_feedback_on_a_flagged_reading(app, client, login, flagged):

@@ -2,9 +2,13 @@
 
 Selected when VIGIE_DATABASE_URL points at PostgreSQL, so that every instance of a cluster
 writes one shared trail. Cells are stored as the text the CSV file holds (same formula
-neutralising, same number rendering), so an exported day is the file the CSV store writes.
+neutralising, same number rendering), and each UTC day is one hash chain computed exactly as
+the file store computes it (services/audit_chain.py), under a per-day lock: an exported day is
+the file the CSV store writes, and `audit verify` checks it the same way.
 """
 
+import csv
+import io
 import os
 from datetime import date, timedelta
 
@@ -12,13 +16,15 @@ import sqlalchemy as sa
 
 from webapp.services import database
 from webapp.services.audit import (AUDIT_COLUMNS, AuditError, AuditSink, audit_header,
-                                   decode_record, render_audit_rows)
+                                   decode_record)
+from webapp.services.audit_chain import CHAIN_COLUMN, row_hash, split_lines
 from webapp.services.storage import _cell as cell_text  # the one rendering of a CSV cell
-from webapp.services.storage import neutralise_formula, utc_now_iso, write_atomic
+from webapp.services.storage import neutralise_formula, render_rows, utc_now_iso, write_atomic
 
 audit = sa.Table("audit", sa.MetaData(), sa.Column("id", sa.BigInteger, primary_key=True),
                  *(sa.Column(name, sa.Text) for name in AUDIT_COLUMNS))
 COPY_FROM = 200  # rows in one write above which COPY is faster than a multi-row INSERT
+HASHED = tuple(name for name in AUDIT_COLUMNS if name != CHAIN_COLUMN)
 
 
 class DatabaseAuditSink(AuditSink):
@@ -28,19 +34,28 @@ class DatabaseAuditSink(AuditSink):
         self.target = target
 
     def write(self, rows):
-        """Insert `rows` in one transaction; raise AuditError if the database refuses."""
-        cells = [_cells(row) for row in rows]
-        if not cells:
-            return
+        """Insert `rows` in one transaction, chained per UTC day; AuditError if refused."""
+        by_day = {}
+        for row in rows:
+            row.setdefault("timestamp_utc", utc_now_iso())
+            by_day.setdefault(row["timestamp_utc"][:10], []).append(row)
         try:
             with database.engine(self.target).begin() as connection:
-                if len(cells) >= COPY_FROM:
-                    _copy(connection, cells)
-                else:
-                    connection.execute(audit.insert(), cells)
+                for day, day_rows in sorted(by_day.items()):
+                    cells = _chained_cells(connection, day, day_rows)
+                    if len(cells) >= COPY_FROM:
+                        _copy(connection, cells)
+                    else:
+                        connection.execute(audit.insert(), cells)
         except sa.exc.SQLAlchemyError as exc:
             reason = getattr(exc, "orig", None) or exc
             raise AuditError(f"the audit could not be written to the database ({reason})") from exc
+
+    def days(self):
+        """The UTC days that have rows."""
+        day = sa.func.substr(audit.c.timestamp_utc, 1, 10)
+        with database.engine(self.target).connect() as connection:
+            return sorted(connection.execute(sa.select(day).distinct()).scalars())
 
     def day_rows(self, day):
         """The cells of every row of a UTC day ('YYYY-MM-DD'), in the order they were written."""
@@ -138,17 +153,43 @@ class DatabaseAuditSink(AuditSink):
                 batch.append(row)
                 count += 1
                 if len(batch) == 5000:
-                    yield render_audit_rows(batch)
+                    yield stored_lines(batch)
                     batch = []
-            yield render_audit_rows(batch)
+            yield stored_lines(batch)
 
         write_atomic(path, lambda handle: handle.writelines(chunks()))
         return count
 
 
-def _cells(row):
-    row.setdefault("timestamp_utc", utc_now_iso())
-    return {name: cell_text(row.get(name)) for name in AUDIT_COLUMNS}
+def stored_lines(rows):
+    """CSV lines of stored rows: their cells are already the file's text (never re-rendered,
+    or a score of -0.5 would gain the formula guard's quote)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for row in rows:
+        writer.writerow([row[name] for name in AUDIT_COLUMNS])
+    return buffer.getvalue()
+
+
+def _chained_cells(connection, day, rows):
+    """The rows' cells with their chain hash, following the day's last row.
+
+    The transaction-scoped advisory lock makes writers of one day take turns (as flock does
+    for a day file), so the chain never forks; it is released at commit or rollback.
+    """
+    connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                       {"key": f"vigie-audit-{day}"})
+    previous = connection.execute(
+        sa.select(audit.c[CHAIN_COLUMN])
+        .where(audit.c.timestamp_utc >= day, audit.c.timestamp_utc < _next_day(day))
+        .order_by(audit.c.id.desc()).limit(1)).scalar() or ""
+    cells = [{name: cell_text(row.get(name)) for name in HASHED} for row in rows]
+    lines = split_lines(render_rows(rows, HASHED), len(rows),
+                        lambda i: [cells[i][name] for name in HASHED])
+    for cell, line in zip(cells, lines, strict=True):
+        previous = row_hash(previous, line)
+        cell[CHAIN_COLUMN] = previous
+    return cells
 
 
 def _copy(connection, cells):

@@ -82,7 +82,7 @@ def inputs_json(frame, columns):
 
 
 def audit_rows(loaded, frame, results, *, channel, principal, request_id, latency_ms,
-               batch_id="", reading_timestamps=None):
+               batch_id="", reading_timestamps=None, client_request_id=""):
     """One audit row per scored reading, all stamped with the version that scored them."""
     now = utc_now_iso()
     timestamps = reading_timestamps if reading_timestamps is not None else [""] * len(results)
@@ -96,11 +96,13 @@ def audit_rows(loaded, frame, results, *, channel, principal, request_id, latenc
         "score": round(result.score, 6), "threshold": round(result.threshold, 6),
         "anomaly": result.anomaly, "top_sensors": ";".join(result.top_sensors),
         "latency_ms": latency_ms, "app_version": APP_VERSION,
+        "client_request_id": client_request_id or "",
     } for inputs, result, timestamp in zip(records, results, timestamps, strict=True)]
 
 
 def predict_and_audit(loaded, frame, sink, *, channel, principal, request_id=None,
-                      batch_id="", reading_timestamps=None, context=None, single=None):
+                      batch_id="", reading_timestamps=None, context=None, single=None,
+                      client_request_id=""):
     """Score readings and write their audit rows in one append; return (request_id, results).
 
     The audit write happens before anything is returned: a prediction that could not be
@@ -112,7 +114,8 @@ def predict_and_audit(loaded, frame, sink, *, channel, principal, request_id=Non
     latency_ms = round((time.perf_counter() - started) * 1000, 3)
     rows = audit_rows(loaded, frame, results, channel=channel, principal=principal,
                       request_id=request_id, latency_ms=latency_ms, batch_id=batch_id,
-                      reading_timestamps=reading_timestamps)
+                      reading_timestamps=reading_timestamps,
+                      client_request_id=client_request_id)
     if getattr(loaded, "shadow", None) is not None:
         add_shadow_scores(rows, loaded.shadow, frame, context, single)
     sink.write(rows)

@@ -1,7 +1,6 @@
 """Views of the /batch page: upload a CSV, follow its processing, read and download its results."""
 
 import os
-import threading
 
 from flask import (Blueprint, abort, current_app, jsonify, redirect, render_template, request,
                    send_file, url_for)
@@ -12,11 +11,13 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField
 
-from features.schema import SENSORS_BY_NAME, sensors_from_records
+from features.schema import SENSORS_BY_NAME
 from webapp.errors import error_response
 from webapp.extensions import active_models, audit_sink, registry
-from webapp.services.batch.reader import BatchFileError, check_header, read_header
-from webapp.services.batch.store import DONE, BatchStore, process_stored_batch, save_upload
+from webapp.services.batch.reader import BatchFileError
+from webapp.services.batch.store import BatchStore, start_upload
+from webapp.services.jobs import DONE
+from webapp.services.text import UnsafeText
 from webapp.views.auth import role_required
 from webapp.views.messages import field_message
 
@@ -70,6 +71,9 @@ def file_error_message(code, params, message=""):
         "duplicate_columns": _("Columns named more than once in the header: %(names)s.",
                                names=", ".join(params.get("columns", []))),
         "no_readings": _("The file has a header but no readings."),
+        "unsafe_header": _("The header holds a control character (%(character)s): column "
+                           "names must be printable text.",
+                           character=params.get("character", "?")),
         "stopped": _("Processing stopped unexpectedly (the server process ended). Upload the "
                      "file again."),
     }.get(code, _("Processing failed: %(reason)s", reason=message))
@@ -88,6 +92,9 @@ def problem_message(problem):
                          **(problem.get("params") or {"fields": "?", "expected": "?"})),
         "not_text": _("The line is not UTF-8 text."),
         "line_too_long": _("The line is too long to be a reading."),
+        "unsafe_text": _("Holds a control character or an unpaired surrogate (%(character)s): "
+                         "only printable text is accepted.",
+                         character=(problem.get("params") or {}).get("character", "?")),
     }.get(code, problem["reason"])
 
 
@@ -120,6 +127,10 @@ def upload():
     if form.validate_on_submit():
         try:
             batch_id = start_batch(form.asset.data, form.file.data)
+        except UnsafeText as error:
+            form.file.errors.append(_("The file name holds a control character (%(character)s): "
+                                      "rename the file with printable characters only.",
+                                      character=error.character))
         except BatchFileError as error:
             form.file.errors.append(file_error_message(error.code, error.params, str(error)))
         else:
@@ -131,27 +142,11 @@ def upload():
 
 
 def start_batch(asset, storage):
-    """Check the header now, save the upload, and score it in a background thread.
-
-    The header is checked before anything is queued so that missing columns are reported on
-    the form itself. The thread writes status.json, which any worker can serve to the poll.
-    """
-    loaded = active_models().get(asset)
-    storage.stream.seek(0)
-    _, columns = read_header(storage.stream)
-    check_header(columns, sensors_from_records(loaded.manifest["features"]))
-    storage.stream.seek(0)
-    store = batch_store()
-    batch_id = store.create({"asset": asset, "model_version": loaded.version,
-                             "principal": current_user.principal, "channel": "batch",
-                             "filename": os.path.basename(storage.filename or "upload.csv")})
-    sha256, size = save_upload(storage.stream, store.path(batch_id, "input.csv"))
-    store.update_meta(batch_id, sha256=sha256, size=size)
-    threading.Thread(target=process_stored_batch, name=f"batch-{batch_id}", daemon=True,
-                     args=(store, batch_id, loaded, audit_sink(),
-                           current_app.config["BATCH_CHUNK_ROWS"],
-                           current_app.config["LOG_DIR"])).start()
-    return batch_id
+    """Queue the uploaded file for scoring (BatchFileError when its header is wrong)."""
+    return start_upload(batch_store(), active_models().get(asset), audit_sink(), storage.stream,
+                        storage.filename, current_user.principal,
+                        chunk_rows=current_app.config["BATCH_CHUNK_ROWS"],
+                        rejections_dir=current_app.config["LOG_DIR"])
 
 
 @bp.route("/<batch_id>")

@@ -9,7 +9,8 @@ already read.
 
 from datetime import datetime, timedelta, timezone
 
-from webapp.services.audit import AUDIT_COLUMNS, render_audit_rows
+from webapp.services.audit import AUDIT_COLUMNS
+from webapp.services.audit_db import stored_lines
 from webapp.services.monitoring.daycache import MEMORY_DAYS
 from webapp.services.monitoring.summaries import merge_audit, summarise_audit
 
@@ -31,7 +32,7 @@ class DatabaseDaySummaries:
             return self.memory[day]
         summary = {}
         for chunk in self.store.day_chunks(day, CHUNK_ROWS):
-            data = render_audit_rows(chunk).encode("utf-8")
+            data = stored_lines(chunk).encode("utf-8")
             merge_audit(summary, summarise_audit(list(AUDIT_COLUMNS), data, summary))
         now = now or datetime.now(timezone.utc)
         if day < (now - SETTLING).date().isoformat():

@@ -162,6 +162,10 @@ def search_requests(directory, *, date_from="", date_to="", exact=None, verdict=
     """One summary per request or batch (when, channel, who, asset, version, readings,
     anomalies), newest first, from the request index; `exact` fields must equal the given text
     and `verdict` is 'anomaly' (some reading flagged) or 'normal' (none)."""
+    if (store := _database_store(directory)) is not None:
+        yield from store.search_requests(date_from=date_from, date_to=date_to, exact=exact,
+                                         verdict=verdict)
+        return
     exact = {name: neutralise_formula(value) for name, value in (exact or {}).items() if value}
     files = day_files(directory)
     days = [d for d in files if (not date_from or d >= date_from) and (not date_to or d <= date_to)]

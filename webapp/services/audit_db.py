@@ -100,6 +100,31 @@ class DatabaseAuditSink(AuditSink):
                 if keep is None or keep(record):
                     yield record
 
+    def search_requests(self, *, date_from="", date_to="", exact=None, verdict=""):
+        """audit.search_requests on the table: one summary per request, newest first."""
+        day = sa.func.substr(audit.c.timestamp_utc, 1, 10)
+        anomalies = sa.func.sum(sa.case((audit.c.anomaly == "1", 1), else_=0))
+        fields = ("channel", "principal", "asset", "model_version", "batch_id",
+                  "client_request_id")
+        query = (sa.select(day.label("day"), audit.c.request_id,
+                           sa.func.min(audit.c.timestamp_utc).label("timestamp_utc"),
+                           *(sa.func.min(audit.c[name]).label(name) for name in fields),
+                           sa.func.count().label("readings"), anomalies.label("anomalies"))
+                 .group_by(day, audit.c.request_id)
+                 .order_by(day.desc(), sa.func.max(audit.c.id).desc()))
+        for name, value in (exact or {}).items():
+            if value:
+                query = query.where(audit.c[name] == neutralise_formula(value))
+        if date_from:
+            query = query.where(audit.c.timestamp_utc >= date_from)
+        if date_to:
+            query = query.where(audit.c.timestamp_utc < _next_day(date_to))
+        if verdict:
+            query = query.having(anomalies > 0 if verdict == "anomaly" else anomalies == 0)
+        with database.engine(self.target).connect() as connection:
+            for row in connection.execution_options(yield_per=500).execute(query):
+                yield {**row._asdict(), "anomalies": int(row.anomalies)}
+
     def request_rows(self, request_id, day=None):
         """audit.request_rows on the table: one request's rows, decoded, numbered from 1."""
         query = self._select().where(audit.c.request_id == neutralise_formula(request_id))

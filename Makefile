@@ -9,7 +9,8 @@ PORT ?= 8000
 WORKERS ?= 2
 export HOST PORT WORKERS
 
-.PHONY: help install install-dev translations run bootstrap test lint bench evaluate clean docs-check
+.PHONY: help install install-dev translations run bootstrap test lint bench bench-deps evaluate clean \
+	docs-check lock
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -17,8 +18,9 @@ help: ## List the targets
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
+# --require-hashes: every package, transitive ones included, must match the hash in the file.
 $(VENV)/.installed: requirements.txt | $(BIN)/activate
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt
 	touch $@
 
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
@@ -28,6 +30,11 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 install: $(VENV)/.installed translations ## Create .venv and install the pinned dependencies
 
 install-dev: install $(VENV)/.installed-dev ## Install the test and lint tools too
+
+lock: $(VENV)/.installed-dev ## Pin every runtime package with hashes: requirements.in -> requirements.txt
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
+	  --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+	  --output-file requirements.txt requirements.in
 
 translations: $(VENV)/.installed ## Compile the French UI catalogues
 	@$(FLASK) translations
@@ -50,7 +57,13 @@ test: install-dev browser-deps ## Run the whole test suite (browser tests includ
 test-load: install-dev ## Load and fault tests against gunicorn with 4 workers (about 2 minutes)
 	$(BIN)/pytest -q -s tests/load
 
-bench: install-dev ## Measure speed and memory (figures go in docs/benchmarks.md)
+bench-deps: ## Install Debian's wrk, the load client of the anchors benchmark (needs root or sudo)
+	@command -v wrk >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
+
+bench: install-dev bench-deps ## Measure speed and memory beside bare anchors (docs/benchmarks.md)
 	$(BIN)/python -m tests.benchmarks.run
 
 evaluate: install ## Detection quality on SKAB: readings, alarms, explanations, leave-one-family-out

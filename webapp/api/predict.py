@@ -5,14 +5,16 @@ the asset's model nor "timestamp" is refused (422), so that a misspelt sensor na
 silently becomes a missing value.
 """
 
+import functools
 import json
 
+import numpy as np
 import pandas as pd
 from flask import current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from features.schema import is_valid_asset_name
-from features.validation import FieldError, validate_reading
+from features.validation import FieldError, number_columns, validate_reading
 from webapp.api import ApiError, api_key_required, bp
 from webapp.api.openapi import add_paths, add_schemas, error_responses, json_response
 from webapp.extensions import active_models, audit_sink, registry
@@ -65,7 +67,7 @@ def read_json_body(limit):
     if len(data) > limit:
         raise too_large
     try:
-        body = json.loads(data)
+        body = current_app.json.loads(data)
     except RecursionError:
         raise ApiError(400, "the body is not a predict request: it is nested too deeply") from None
     except json.JSONDecodeError as exc:
@@ -177,15 +179,33 @@ def reading_errors(reading, index, sensors):
     return values, timestamp or "", errors
 
 
+def well_formed(readings, sensors):
+    """(numbers, timestamps, fine): `fine` marks readings with no problem for reading_errors.
+
+    Checked column by column over the whole request, since a request may hold thousands of
+    readings; only the readings not marked fine are examined one by one for their messages.
+    """
+    numbers, fine = number_columns(readings, sensors)
+    allowed = {sensor.name for sensor in sensors} | {TIMESTAMP_FIELD}
+    fine &= np.fromiter(map(allowed.issuperset, readings), dtype=bool, count=len(readings))
+    timestamps = [reading.get(TIMESTAMP_FIELD) for reading in readings]
+    if any(timestamp is not None for timestamp in timestamps):
+        fine &= np.fromiter((timestamp is None or (type(timestamp) is str and
+                                                   len(timestamp) <= MAX_TIMESTAMP_LENGTH)
+                             for timestamp in timestamps), dtype=bool, count=len(readings))
+        timestamps = [timestamp or "" for timestamp in timestamps]
+    else:
+        timestamps = [""] * len(readings)
+    return numbers, timestamps, fine
+
+
 def validated_frame(readings, loaded):
     """(frame of sensor values, timestamps) when every reading is valid, else 422 for all."""
     sensors = loaded.sensors
-    rows, timestamps, errors = [], [], []
-    for index, reading in enumerate(readings):
-        values, timestamp, reading_problems = reading_errors(reading, index, sensors)
-        rows.append(values)
-        timestamps.append(timestamp)
-        errors.extend(reading_problems)
+    numbers, timestamps, fine = well_formed(readings, sensors)
+    errors = []
+    for index in np.flatnonzero(~fine).tolist():
+        errors.extend(reading_errors(readings[index], index, sensors)[2])
     if errors:
         refused = [FieldError(e["index"], e["field"], e.get("code", "invalid"), e["message"])
                    for e in errors]
@@ -194,7 +214,16 @@ def validated_frame(readings, loaded):
         invalid = len({error["index"] for error in errors})
         raise ApiError(422, f"{invalid} of {len(readings)} readings have invalid values; "
                             "nothing was scored", errors)
-    return pd.DataFrame(rows, columns=list(loaded.model.columns)), timestamps
+    columns = column_index(loaded.model.columns)
+    frame = pd.DataFrame(np.column_stack([numbers[name] for name in columns]), columns=columns)
+    return frame, timestamps
+
+
+@functools.lru_cache(maxsize=64)
+def column_index(columns):
+    """The frame's column labels, built once per model column list (about 5% of a
+    one-reading request when built every time)."""
+    return pd.Index(columns)
 
 
 add_schemas({
@@ -202,6 +231,11 @@ add_schemas({
         "type": "object",
         "required": ["readings"],
         "additionalProperties": False,
+        "example": {"asset": "pump-1", "readings": [{
+            "timestamp": "2020-02-08T13:30:47", "Accelerometer1RMS": 0.202394,
+            "Accelerometer2RMS": 0.275154, "Current": 2.16975, "Pressure": 0.382638,
+            "Temperature": 90.6454, "Thermocouple": 26.8508, "Voltage": 238.852,
+            "Volume Flow RateRMS": 122.664}]},
         "properties": {
             "asset": {"type": "string", "description": "May be left out when the store has "
                                                        "exactly one asset."},

@@ -67,9 +67,9 @@ class CsvAuditSink(AuditSink):
 
     def write(self, rows):
         """Append rows; a batch for one day is one write under one lock."""
-        by_day = {}
+        by_day, now = {}, utc_now_iso()
         for row in rows:
-            row.setdefault("timestamp_utc", utc_now_iso())
+            row.setdefault("timestamp_utc", now)
             by_day.setdefault(row["timestamp_utc"][:10], []).append(row)
         try:
             os.makedirs(self.directory, exist_ok=True)

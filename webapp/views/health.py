@@ -18,20 +18,26 @@ def healthz():
 
 @bp.route("/readyz")
 def readyz():
-    """Ready when every asset's active model is verified and loads; 503 with the reason if not."""
+    """Per asset: verified and loadable, or why not. 503 only when no asset can be scored.
+
+    One broken asset of several must not take the others out of the load balancer: the
+    answer is then 200 "degraded" and names the broken asset under `unready`.
+    """
     store = registry()
-    assets, problems = {}, []
+    assets, unready = {}, {}
     for asset in store.assets():
         try:
             loaded = active_models().get(asset)
             store.check_loadable(asset, loaded.version)
             assets[asset] = loaded.version
         except RegistryError as exc:
-            problems.append(str(exc))
-    if not assets and not problems:
-        problems.append("no model has been trained yet")
-    if not database.reachable(current_app.config["DATABASE"]):
+            unready[asset] = str(exc)
+    problems = list(unready.values()) or ([] if assets else ["no model has been trained yet"])
+    # Without its database an instance can serve nothing: the balancer must skip it.
+    database_up = database.reachable(current_app.config["DATABASE"])
+    if not database_up:
         problems.append("the database cannot be reached")
-    status = 503 if problems else 200
-    return jsonify({"status": "ready" if status == 200 else "not ready", "assets": assets,
-                    "problems": problems, "app_version": APP_VERSION}), status
+    serving = bool(assets) and database_up
+    status = "ready" if not problems else "degraded" if serving else "not ready"
+    return jsonify({"status": status, "assets": assets, "unready": unready,
+                    "problems": problems, "app_version": APP_VERSION}), 200 if serving else 503

@@ -111,8 +111,9 @@ def test_load_with_switches_every_answer_has_one_audit_row_with_its_version(clus
 
 def test_kill_9_one_instance_under_load_the_other_serves_and_it_rejoins(cluster):
     victim = cluster.instances[0]
-    load, threads = run_load(cluster.url, cluster.keys["operator"], 200, clients=CLIENTS,
-                             pause=0.01)
+    # Bounded by time, not by count: the load must still be running when the kill comes.
+    load, threads = run_load(cluster.url, cluster.keys["operator"], 100_000, clients=CLIENTS,
+                             seconds=4, pause=0.01)
     time.sleep(1.0)
     victim.kill()
     killed_at = len(load.answers) + len(load.errors)

@@ -404,7 +404,19 @@ def test_candidate_page_refuses_an_unlabelled_file_with_the_reason(login, store)
         "labelled_file": (io.BytesIO(read(NORMAL_CSV)), "normal.csv")},
         content_type="multipart/form-data")
     assert response.status_code == 400
-    assert "no &#39;anomaly&#39; column" in response.get_data(as_text=True)
+    assert "Le fichier étiqueté n’a pas de colonne anomaly" in response.get_data(as_text=True)
+
+
+def test_candidate_page_refuses_an_unreadable_file_in_french(login, store):
+    client = login("analyst")
+    path = "/admin/models/pump-1/versions/v2"
+    response = client.post(path, data={
+        "csrf_token": csrf_token(client, path),
+        "labelled_file": (io.BytesIO(b"\x00\xff\xfe" * 100), "labelled.csv")},
+        content_type="multipart/form-data")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Le fichier ne se lit pas comme un tableau CSV" in page and "codec" not in page
 
 
 def test_a_job_whose_process_died_is_reported_failed(app, login):

@@ -189,7 +189,7 @@ def load_labelled_frame(path):
     frame = load_training_frame(path)
     if LABEL_COLUMN not in frame.columns:
         raise TrainingError(f"the labelled file has no '{LABEL_COLUMN}' column (0 for normal, "
-                            "1 for anomalous readings)")
+                            "1 for anomalous readings)", code="no_label_column")
     labels = frame[LABEL_COLUMN]
     bad = np.flatnonzero(~labels.isin([0, 1]).to_numpy())
     if len(bad):

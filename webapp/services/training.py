@@ -28,9 +28,10 @@ PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(_
 class TrainingError(ValueError):
     """The training data cannot give a trustworthy model; the message says what to fix."""
 
-    def __init__(self, message, errors=()):
+    def __init__(self, message, errors=(), code=""):
         super().__init__(message)
         self.errors = list(errors)
+        self.code = code  # names the problem for pages in the user's language
 
 
 def git_commit():

@@ -16,6 +16,7 @@ from features.schema import ASSET_NAME_PATTERN, SENSOR_COLUMNS
 from features.validation import FieldError
 from webapp.extensions import audit_source, lifecycle, registry
 from webapp.services import candidates
+from webapp.services.csvfiles import CsvFormatError
 from webapp.services.lifecycle import MAX_REASON_LENGTH, ReasonRequired, SwitchRefused
 from webapp.services.registry import InvalidName, ModelIntegrityError, UnknownAsset, UnknownVersion
 from webapp.services.training import MIN_TRAINING_ROWS, TrainingError
@@ -217,7 +218,17 @@ def candidate(asset, version):
     if form.validate_on_submit():
         try:
             labelled.insert(0, compare_upload(asset, version, form.labelled_file.data))
-        except (TrainingError, ValueError, ModelIntegrityError) as exc:
+        except CsvFormatError:
+            form.labelled_file.errors.append(_(
+                'The file cannot be read as a CSV table: save it as "CSV UTF-8", with one '
+                'header line and the same number of cells on every line.'))
+            status = 400
+        except TrainingError as exc:
+            form.labelled_file.errors.append(
+                _("The labelled file has no anomaly column (0 for normal, 1 for anomalous "
+                  "readings).") if exc.code == "no_label_column" else str(exc))
+            status = 400
+        except (ValueError, ModelIntegrityError) as exc:
             form.labelled_file.errors.append(str(exc))
             status = 400
     elif form.is_submitted():

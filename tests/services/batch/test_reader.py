@@ -58,3 +58,12 @@ def test_a_stray_quote_before_a_long_run_of_lines_keeps_them_all():
     chunks = chunks_of(lines, ["a", "b"])
     assert sum(len(chunk.table) for chunk in chunks) == 4000
     assert [p.code for chunk in chunks for p in chunk.problems] == ["stray_quote"]
+
+
+def test_a_quoted_cell_holding_a_line_break_is_listed_line_by_line_never_lost():
+    lines = ["1;2", '3;"note', 'more"', "5;6"]
+    chunks = chunks_of(lines, ["a", "b"])
+    problems = [(p.line, p.code) for chunk in chunks for p in chunk.problems]
+    assert [row for chunk in chunks for row in chunk.table.values.tolist()] == [["1", "2"],
+                                                                               ["5", "6"]]
+    assert problems == [(3, "stray_quote"), (4, "field_count")]

@@ -25,7 +25,9 @@ HOSTILE_CELLS = st.one_of(
                      "\x00", "é", "\"", "\"\"", ";", ",", "0x10", "١٢", "∞"]),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.integers(min_value=-10 ** 30, max_value=10 ** 30).map(str),
-    st.text(max_size=12),
+    # A reading is one line (services/batch/reader.py): a line break inside a quoted cell is
+    # covered by test_reader.py, where each of its lines is a listed rejection.
+    st.text(max_size=12).filter(lambda text: "\n" not in text),
 )
 
 

@@ -36,8 +36,10 @@ lock: $(VENV)/.installed-dev ## Pin every runtime package with hashes: requireme
 	  --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
 	  --output-file requirements.txt requirements.in
 
+# Compiled without building the app: an app would create the instance and the admin, and a later
+# VIGIE_ADMIN_PASSWORD would then be ignored (`flask --app webapp translations` does the same).
 translations: $(VENV)/.installed ## Compile the French UI catalogues
-	@$(FLASK) translations
+	@$(BIN)/python -c 'from webapp.i18n import compile_catalogues; print("compiled", compile_catalogues(), "catalogues")'
 
 bootstrap: install ## Train pump-1 from data/ if the store is empty; create the admin
 	$(FLASK) bootstrap

@@ -128,7 +128,7 @@ def test_page_lists_open_alarms_first_with_their_details_and_filters_by_asset(ap
                      "Current, Pressure", "v1"):
         assert expected in text
     # French is the default language: the page and its labels are translated.
-    for expected in ("Alarmes", "En cours", "Terminée", "Ouverte le (UTC)", "Tous les équipements"):
+    for expected in ("Alarmes", "En cours", "Terminée", "Ouverte le", "Tous les équipements"):
         assert expected in text
     filtered = client.get("/alarms?asset=pump-1").get_data(as_text=True)
     assert "pump-1-abc-17" in filtered and "pump-2-def-40" not in filtered

@@ -71,7 +71,9 @@ def register_commands(app):
 def register_template_globals(app):
     from flask_babel import get_locale
 
+    from webapp.i18n import register_filters
     from webapp.navigation import ROLE_LABELS, menu_items
+    register_filters(app)
     app.jinja_env.globals.update(app_version=APP_VERSION, get_locale=get_locale,
                                  menu_items=menu_items, role_labels=ROLE_LABELS)
 

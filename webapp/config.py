@@ -2,6 +2,7 @@
 
 import os
 import secrets
+import zoneinfo
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -17,6 +18,7 @@ class Defaults:
     HTTPS = False
     LANGUAGES = ("fr", "en")
     BABEL_DEFAULT_LOCALE = "fr"
+    TIMEZONE = "Europe/Paris"  # the plant's clock: pages show local times, UTC on hover
     WTF_CSRF_TIME_LIMIT = 8 * 3600  # a form left open during a shift still submits
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -55,6 +57,16 @@ def load_secret_key(instance_dir):
     return key
 
 
+def checked_timezone(name):
+    """The timezone name, refused at start-up when unknown (rather than on the first page)."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(f"VIGIE_TIMEZONE={name!r} is not a known timezone "
+                         "(for example Europe/Paris)") from error
+    return name
+
+
 def finalise(config):
     """Derive settings that depend on others, and create the runtime folders."""
     for name in ("MODEL_STORE", "LOG_DIR", "INSTANCE_DIR"):
@@ -62,6 +74,7 @@ def finalise(config):
     os.makedirs(config["INSTANCE_DIR"], exist_ok=True)
     os.makedirs(config["MODEL_STORE"], exist_ok=True)
     os.makedirs(config["LOG_DIR"], exist_ok=True)
+    config["BABEL_DEFAULT_TIMEZONE"] = checked_timezone(config["TIMEZONE"])
     config["AUDIT_DIR"] = os.path.join(config["LOG_DIR"], "audit")
     config["DATABASE"] = os.path.join(config["INSTANCE_DIR"], "vigie.db")
     if not config.get("SECRET_KEY"):

@@ -1,6 +1,8 @@
-"""Reading sensor CSV files as exported by data loggers (';' or ',', BOM, CRLF)."""
+"""Sensor CSV files: reading data-logger exports (';' or ','), writing Excel's French dialect."""
 
+import csv
 import io
+import re
 
 import pandas as pd
 
@@ -59,3 +61,28 @@ def _closing_chunks(reader, stream):
         raise CsvFormatError(f"the file is not a readable UTF-8 CSV table ({exc})") from exc
     finally:
         stream.close()
+
+
+# Excel set to French reads ';' as the separator and ',' as the decimal mark; the standard
+# results file (',' and '.') opens there as one column of text.
+DECIMAL = re.compile(r"^-?\d+\.\d+(?:[eE][-+]?\d+)?$")
+
+
+def excel_fr_lines(path, block_rows=2000):
+    """The CSV at `path` re-written with ';' and decimal commas, as UTF-8 text blocks (BOM first).
+
+    Only plain decimal numbers change; text cells (ids, sensor lists, dates) stay as they are.
+    Yields blocks so that a large results file is streamed, never held in memory.
+    """
+    yield "\ufeff"
+    with open(path, encoding="utf-8", newline="") as handle:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+        for count, row in enumerate(csv.reader(handle), start=1):
+            writer.writerow([cell.replace(".", ",") if DECIMAL.match(cell) else cell
+                             for cell in row])
+            if count % block_rows == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()

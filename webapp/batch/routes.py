@@ -2,9 +2,10 @@
 
 import os
 import threading
+from urllib.parse import quote
 
-from flask import (abort, current_app, jsonify, redirect, render_template, request, send_file,
-                   url_for)
+from flask import (Response, abort, current_app, jsonify, redirect, render_template, request,
+                   send_file, url_for)
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -14,6 +15,7 @@ from webapp.batch import bp
 from webapp.batch.forms import UploadForm
 from webapp.batching import (DONE, BatchFileError, BatchStore, check_header,
                              process_stored_batch, read_header, save_upload)
+from webapp.csvfiles import excel_fr_lines
 from webapp.errors import error_response
 from webapp.extensions import active_models, audit_sink, registry
 
@@ -180,5 +182,15 @@ def download(batch_id, kind):
     if not os.path.isfile(path):
         abort(404)
     stem = os.path.splitext(meta.get("filename", "batch"))[0] or "batch"
+    if request.args.get("dialect") == "excel-fr":
+        name = f"{stem}-{kind}-{batch_id}-excel-fr.csv"
+        return Response(excel_fr_lines(path),
+                        mimetype="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": content_disposition(name)})
     return send_file(path, mimetype="text/csv", as_attachment=True,
                      download_name=f"{stem}-{kind}-{batch_id}.csv")
+
+
+def content_disposition(name):
+    """An attachment header for `name`, safe for any characters in an uploaded file name."""
+    return f"attachment; filename*=UTF-8''{quote(name)}"

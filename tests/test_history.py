@@ -100,7 +100,7 @@ def test_record_shows_inputs_version_and_sha(history, client, login):
 def test_bad_filter_is_a_400_with_the_reason(history, client, login):
     login("analyst")
     response = client.get("/history?date_from=yesterday")
-    assert response.status_code == 400 and "YYYY-MM-DD" in response.get_data(as_text=True)
+    assert response.status_code == 400 and "AAAA-MM-JJ" in response.get_data(as_text=True)
 
 
 def test_export_streams_the_filtered_rows_formula_safe(app, history, client, login, pool):
@@ -142,4 +142,5 @@ def test_search_stops_at_the_page_it_needs(history, monkeypatch):
 def test_export_with_a_bad_filter_says_why(client, login):
     login("analyst")
     response = client.get("/history/export.csv?channel=fax")
-    assert response.status_code == 400 and "choose one of" in response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "choisissez un canal parmi" in response.get_data(as_text=True)

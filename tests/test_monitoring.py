@@ -74,7 +74,7 @@ def test_bad_window_is_a_clear_400(client, login):
     login("analyst")
     response = client.get("/monitoring?window=dates&from=2026-02-31&to=2026-03-01")
     assert response.status_code == 400
-    assert "YYYY-MM-DD" in response.get_data(as_text=True)
+    assert "AAAA-MM-JJ" in response.get_data(as_text=True)
 
 
 def test_page_renders_a_large_history(app, client, login, pool):

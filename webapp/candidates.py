@@ -175,11 +175,13 @@ def run_job(job, registry, lifecycle, log_dir):
                    comparison=comparison)
     except TrainingError as exc:
         job.update(state=FAILED, message=str(exc), error_count=len(exc.errors),
-                   errors=[error_record(e) for e in exc.errors[:MAX_ERRORS_KEPT]])
+                   errors=[error_record(e) for e in exc.errors[:MAX_ERRORS_KEPT]],
+                   code=exc.code, params=exc.params)
     except SchemaError as exc:
         job.update(state=FAILED, message=str(exc), missing_columns=exc.missing)
     except ValueError as exc:  # unreadable CSV, missing columns, invalid asset name
-        job.update(state=FAILED, message=str(exc))
+        job.update(state=FAILED, message=str(exc), code=getattr(exc, "code", None),
+                   params=getattr(exc, "params", {}))
     except Exception:  # the job file must always end in a final state
         log.exception("training job %s failed", job["id"])
         job.update(state=FAILED, message="the training failed unexpectedly; the error is in "
@@ -200,13 +202,15 @@ def load_labelled_frame(path):
     frame = load_training_frame(path)
     if LABEL_COLUMN not in frame.columns:
         raise TrainingError(f"the labelled file has no '{LABEL_COLUMN}' column (0 for normal, "
-                            "1 for anomalous readings)")
+                            "1 for anomalous readings)", code="no_label_column")
     labels = frame[LABEL_COLUMN]
     bad = np.flatnonzero(~labels.isin([0, 1]).to_numpy())
     if len(bad):
         lines = ", ".join(str(int(i) + 2) for i in bad[:5])
         raise TrainingError(f"the '{LABEL_COLUMN}' column must hold 0 or 1 on every line; "
-                            f"{len(bad)} lines do not (lines {lines}{'…' if len(bad) > 5 else ''})")
+                            f"{len(bad)} lines do not (lines {lines}{'…' if len(bad) > 5 else ''})",
+                            code="bad_labels", count=len(bad),
+                            lines=lines + ("…" if len(bad) > 5 else ""))
     return frame
 
 

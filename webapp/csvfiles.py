@@ -8,7 +8,31 @@ import pandas as pd
 
 
 class CsvFormatError(ValueError):
-    """The file is not a readable CSV table."""
+    """Not a readable CSV table; `code` and `params` let pages say it in any language."""
+
+    def __init__(self, message, code="unreadable", **params):
+        super().__init__(message)
+        self.code = code
+        self.params = params
+
+
+FIELD_COUNT = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def format_error(exc):
+    """A CsvFormatError in Vigie's words for a decoding or pandas parsing error.
+
+    pandas counts lines from the first line it reads, after the header read_header consumed:
+    its line N is line N + 1 of the file, the number a person sees in an editor.
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        return CsvFormatError("the file is not UTF-8 text: export it as CSV (UTF-8)", "not_utf8")
+    found = FIELD_COUNT.search(str(exc))
+    if found:
+        expected, line, fields = (int(value) for value in found.groups())
+        return CsvFormatError(f"line {line + 1} has {fields} fields, the header has {expected}",
+                              "field_count", line=line + 1, fields=fields, expected=expected)
+    return CsvFormatError(f"the file is not a readable CSV table ({exc})")
 
 
 def sniff_separator(first_line):
@@ -27,7 +51,8 @@ def read_header(stream):
     """Read the first line and return (separator, column names)."""
     first = stream.readline()
     if not first.strip():
-        raise CsvFormatError("the file is empty: expected a header line with the sensor columns")
+        raise CsvFormatError("the file is empty: expected a header line with the sensor columns",
+                             "empty")
     separator = sniff_separator(first)
     columns = next(iter(pd.read_csv(io.StringIO(first), sep=separator, dtype=str,
                                     header=None).itertuples(index=False)))
@@ -47,7 +72,7 @@ def read_table(source, chunksize=None):
                              on_bad_lines="error", engine="c")
     except (UnicodeDecodeError, pd.errors.ParserError) as exc:
         stream.close()
-        raise CsvFormatError(f"the file is not a readable UTF-8 CSV table ({exc})") from exc
+        raise format_error(exc) from exc
     if chunksize is None:
         stream.close()
         return reader
@@ -58,7 +83,7 @@ def _closing_chunks(reader, stream):
     try:
         yield from reader
     except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise CsvFormatError(f"the file is not a readable UTF-8 CSV table ({exc})") from exc
+        raise format_error(exc) from exc
     finally:
         stream.close()
 

@@ -76,6 +76,17 @@ def filter_choices():
     return {"assets": assets, "versions": versions, "channels": CHANNELS}
 
 
+def filter_message(error):
+    """Why a history filter cannot be used, in the reader's language."""
+    params = error.params
+    return {
+        "bad_date": lambda: _("write the dates as YYYY-MM-DD (for example 2026-03-31)"),
+        "dates_reversed": lambda: _("the end day is before the start day"),
+        "bad_channel": lambda: _("choose a channel among %(choices)s", **params),
+        "bad_verdict": lambda: _("choose a verdict among %(choices)s", **params),
+    }[error.code]()
+
+
 @bp.route("/history")
 @role_required("operator")
 def index():
@@ -83,7 +94,8 @@ def index():
     try:
         wanted = filter_from_request()
     except FilterError as exc:
-        return render_template("history/index.html", error=str(exc), rows=[], wanted=None,
+        return render_template("history/index.html", error=filter_message(exc), rows=[],
+                               wanted=None,
                                page=1, more=False, choices=filter_choices(), feedback={},
                                everyone=sees_everyone()), 400
     rows, more = search(audit_dir(), wanted, page, PAGE_SIZE)
@@ -105,7 +117,8 @@ def export():
     try:
         wanted = filter_from_request()
     except FilterError as exc:
-        return error_response(400, _("This filter cannot be used: %(reason)s", reason=str(exc)))
+        return error_response(400, _("This filter cannot be used: %(reason)s",
+                                     reason=filter_message(exc)))
     headers = {"Content-Disposition": f'attachment; filename="{export_filename(wanted)}"'}
     return Response(stream_with_context(export_csv(audit_dir(), wanted)),
                     mimetype="text/csv", headers=headers)

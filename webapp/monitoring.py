@@ -26,6 +26,18 @@ def report_from_args(args):
                       args.get("from"), args.get("to"))
 
 
+def query_message(error):
+    """Why the window or asset cannot be shown, in the reader's language."""
+    return {
+        "bad_dates": lambda: _("Write both dates as YYYY-MM-DD (for example 2026-03-01)."),
+        "dates_reversed": lambda: _("The end date is before the start date."),
+        "unknown_window": lambda: _("The window %(name)s is not one of the windows offered: "
+                                    "choose one in the list.", **error.params),
+        "unknown_asset": lambda: _("There is no asset named %(asset)s: choose one in the list.",
+                                   **error.params),
+    }[error.code]()
+
+
 @bp.route("/monitoring")
 @role_required("analyst")
 def page():
@@ -35,7 +47,7 @@ def page():
     try:
         report, error = report_from_args(request.args), None
     except QueryError as exc:
-        report, error = None, _("The window or asset is not valid: %(reason)s", reason=str(exc))
+        report, error = None, query_message(exc)
     return render_template("monitoring/page.html", report=report, error=error, choice=choice,
                            assets=registry().assets(), windows=WINDOW_CHOICES), \
         200 if error is None else 400

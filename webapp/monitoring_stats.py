@@ -287,7 +287,15 @@ WINDOWS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "7d": timedelta
 
 
 class QueryError(ValueError):
-    """The requested asset or window is not understood; the message says how to write it."""
+    """The requested asset or window is not understood; the message says how to write it.
+
+    `code` and `params` let a page say it in the reader's language.
+    """
+
+    def __init__(self, message, code, **params):
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 def resolve_window(name, date_from=None, date_to=None, now=None):
@@ -298,13 +306,14 @@ def resolve_window(name, date_from=None, date_to=None, now=None):
             start = datetime.strptime(date_from or "", "%Y-%m-%d").replace(tzinfo=timezone.utc)
             end = datetime.strptime(date_to or "", "%Y-%m-%d").replace(tzinfo=timezone.utc)
         except ValueError:
-            raise QueryError("dates must be written YYYY-MM-DD (for example 2026-03-01)") from None
+            raise QueryError("dates must be written YYYY-MM-DD (for example 2026-03-01)",
+                             "bad_dates") from None
         if end < start:
-            raise QueryError("the end date is before the start date")
+            raise QueryError("the end date is before the start date", "dates_reversed")
         return start, end + timedelta(days=1)
     if name not in WINDOWS:
         raise QueryError(f"unknown window {name!r}: choose one of "
-                          f"{', '.join(WINDOWS)} or dates")
+                         f"{', '.join(WINDOWS)} or dates", "unknown_window", name=str(name))
     # the whole hour buckets that cover [now - window, now]
     start = (now - WINDOWS[name]).replace(minute=0, second=0, microsecond=0)
     return start, now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
@@ -670,7 +679,8 @@ def report_for(sources, asset, window, date_from=None, date_to=None, now=None):
     asset = None if asset in (None, "", "all") else asset
     if asset is not None and asset not in sources.registry.assets():
         raise QueryError(f"unknown asset {asset!r}: choose one of "
-                         f"{', '.join(sources.registry.assets()) or 'none yet'} or all")
+                         f"{', '.join(sources.registry.assets()) or 'none yet'} or all",
+                         "unknown_asset", asset=str(asset))
     start, end = resolve_window(window or "day", date_from, date_to, now)
     return monitoring_report(sources, asset, start, end)
 

@@ -494,15 +494,19 @@ def anomaly_section(totals):
 
 def sample_matrices(blocks):
     """[(columns, matrix)] of the hourly reservoirs of a window, each decoded once."""
-    return [(block["columns"], decode_matrix(block["rows"], block["columns"]))
-            for block in blocks]
+    return [(block["columns"], decode_matrix(block["rows"], block["columns"]),
+             block.get("count", 0)) for block in blocks]
 
 
 def sensor_samples(matrices, sensor):
-    """One sensor's sampled values across the hourly reservoirs of a window."""
-    parts = [matrix[:, columns.index(sensor)] for columns, matrix in matrices
-             if sensor in columns]
-    return np.concatenate(parts) if parts else np.zeros(0)
+    """One sensor's sampled values across the hourly reservoirs of a window, with the weight of
+    each (the readings of its hour / the readings sampled in that hour)."""
+    parts = [(matrix[:, columns.index(sensor)], count / max(len(matrix), 1))
+             for columns, matrix, count in matrices if sensor in columns]
+    if not parts:
+        return np.zeros(0), np.zeros(0)
+    return (np.concatenate([values for values, _ in parts]),
+            np.concatenate([np.full(len(values), weight) for values, weight in parts]))
 
 
 def drift_section(sources, assets, totals):
@@ -515,15 +519,17 @@ def drift_section(sources, assets, totals):
         matrices = sample_matrices(totals.samples.get(asset, []))
         sensors = []
         for sensor, sensor_stats in stats.items():
-            sample = sensor_samples(matrices, sensor)
-            figures = drift.sensor_drift(sample, sensor_stats)
+            sample, weights = sensor_samples(matrices, sensor)
+            figures = drift.sensor_drift(sample, sensor_stats, weights)
             figures["outside_training_share"] = drift.outside_training_share(sample, sensor_stats)
             sensors.append({"sensor": sensor, **figures})
         drifted = sum(1 for s in sensors if s["status"] == "drift")
         sections.append({"asset": asset, "version": version, "sensors": sensors,
                          "drifted": drifted, "total": len(sensors),
                          "warnings": sum(1 for s in sensors if s["status"] == "warning"),
-                         "sample_size": sum(len(matrix) for _, matrix in matrices)})
+                         "sample_size": sum(len(matrix) for _, matrix, _ in matrices),
+                         "volume": sum(count for _, _, count in matrices),
+                         "minimum": drift.MIN_DRIFT_SAMPLE})
     return sections
 
 

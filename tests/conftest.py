@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from webapp import create_app
-from webapp.audit import AUDIT_COLUMNS
-from webapp.registry import ModelRegistry
-from webapp.training import train_version
-from webapp.translations import compile_catalogues
+from webapp.i18n import compile_catalogues
+from webapp.services.audit import AUDIT_COLUMNS
+from webapp.services.registry import ModelRegistry
+from webapp.services.training import train_version
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 DATA_DIR = os.path.join(TESTS_DIR, "data")
@@ -48,7 +48,7 @@ def paths(tmp_path, trained_store):
 @pytest.fixture
 def app(paths):
     app = create_app({**paths, "TESTING": True, "ADMIN_PASSWORD": PASSWORDS["admin"]})
-    from webapp import users
+    from webapp.services import users
     for role in ("analyst", "operator"):
         users.create_user(app.config["DATABASE"], role, PASSWORDS[role], role)
     return app

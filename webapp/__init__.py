@@ -4,8 +4,8 @@ import logging
 
 from flask import Flask
 
-from webapp import apikeys, login_throttle, users
 from webapp.config import finalise
+from webapp.services import apikeys, login_throttle, users
 from webapp.version import APP_VERSION
 
 
@@ -33,8 +33,7 @@ def register_logging(app):
 
 def register_extensions(app):
     from webapp.extensions import babel, csrf, init_services, login_manager
-    from webapp.i18n import select_locale
-    from webapp.translations import catalogue_directories
+    from webapp.i18n import catalogue_directories, select_locale
 
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -46,15 +45,14 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    from webapp import admin_models, alarms_view, auth, health, history, i18n, monitoring, predict
-    from webapp.admin import apikeys as admin_keys
-    from webapp.admin import users as admin_users
+    from webapp import i18n
     from webapp.api import register_api
-    from webapp.batch import bp as batch_bp
-    for module in (auth, health, i18n, predict, alarms_view, admin_keys, admin_users,
-                   admin_models, history, monitoring):
+    from webapp.views import alarms, auth, batch, health, history, models, monitoring, predict
+    from webapp.views.admin import apikeys as admin_keys
+    from webapp.views.admin import users as admin_users
+    for module in (auth, health, i18n, predict, alarms, admin_keys, admin_users,
+                   models, history, monitoring, batch):
         app.register_blueprint(module.bp)
-    app.register_blueprint(batch_bp)
     register_api(app)
 
 
@@ -64,15 +62,15 @@ def register_error_handlers(app):
 
 
 def register_commands(app):
-    from webapp.cli import register_commands as register
+    from webapp.commands import register_commands as register
     register(app)
 
 
 def register_template_globals(app):
     from flask_babel import get_locale
 
-    from webapp.i18n import register_filters
     from webapp.navigation import ROLE_LABELS, menu_items
+    from webapp.views.formatting import register_filters
     register_filters(app)
     app.jinja_env.globals.update(app_version=APP_VERSION, get_locale=get_locale,
                                  menu_items=menu_items, role_labels=ROLE_LABELS)

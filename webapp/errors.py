@@ -6,8 +6,8 @@ from flask import g, jsonify, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
-from webapp.audit import AuditError
-from webapp.registry import ModelIntegrityError, NoActiveModel, UnknownAsset
+from webapp.services.audit import AuditError
+from webapp.services.registry import ModelIntegrityError, NoActiveModel, UnknownAsset
 
 log = logging.getLogger("vigie.errors")
 

@@ -12,9 +12,9 @@ babel = Babel()
 
 def init_services(app):
     """Bind the Flask-free services to the app, so that views, API and CLI share them."""
-    from webapp.audit import CsvAuditSink
-    from webapp.lifecycle import ModelLifecycle
-    from webapp.registry import ActiveModels, ModelRegistry
+    from webapp.services.audit import CsvAuditSink
+    from webapp.services.lifecycle import ModelLifecycle
+    from webapp.services.registry import ActiveModels, ModelRegistry
 
     registry = ModelRegistry(app.config["MODEL_STORE"])
     app.extensions["vigie.registry"] = registry

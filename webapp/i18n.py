@@ -1,12 +1,15 @@
-"""The reader's locale: language (French by default, kept in a cookie), number and time filters."""
+"""Language: French by default, English on request (a cookie), and the catalogues of each area.
 
-import math
-from datetime import datetime, timezone
+Each area (core, batch, api, ...) keeps its own messages.po under webapp/translations/, merged
+at run time, so areas never edit one shared file; `flask --app webapp translations` (run by
+`make install`) compiles them all.
+"""
 
+import os
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from flask import Blueprint, current_app, redirect, request, url_for
-from flask_babel import format_datetime, format_decimal, format_percent, get_locale
-from flask_babel import gettext as _
-from markupsafe import Markup
 
 bp = Blueprint("i18n", __name__)
 COOKIE = "vigie_lang"
@@ -33,76 +36,33 @@ def switch_language(code):
                             secure=current_app.config["SESSION_COOKIE_SECURE"])
     return response
 
-
-# Locale formatting: every number, share and time on a page goes through these filters, so
-# French pages read "2 281,5" and "12,3 %" and times are the plant's, with UTC on hover.
-
-def parse_utc(value):
-    """An audit timestamp ('2026-11-28T00:08:04.196Z', naive = UTC) as an aware datetime."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    try:
-        parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+TRANSLATIONS_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "translations")
 
 
-def local_time(value, with_seconds=True):
-    """A <time> element in plant local time (VIGIE_TIMEZONE), the UTC time in its title."""
-    moment = parse_utc(value) if value else None
-    if moment is None:
-        return value or "—"
-    utc = moment.astimezone(timezone.utc)
-    shown = format_datetime(moment, "medium" if with_seconds else "short")
-    return Markup('<time datetime="{iso}" title="{utc} UTC">{shown}</time>').format(
-        iso=utc.strftime("%Y-%m-%dT%H:%M:%SZ"), utc=utc.strftime("%Y-%m-%d %H:%M:%S"),
-        shown=shown)
+def catalogue_directories(root=TRANSLATIONS_ROOT):
+    """Every area's translation folder, sorted so the merge order is stable."""
+    if not os.path.isdir(root):
+        return []
+    return sorted(os.path.join(root, name) for name in os.listdir(root)
+                  if os.path.isdir(os.path.join(root, name)))
 
 
-def number(value, decimals=None):
-    """A number in the reader's locale; by default as many decimals as its size deserves."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return value if value not in (None, "") else "—"
-    if math.isnan(value) or math.isinf(value):
-        return str(value)
-    if decimals is None:
-        decimals = 3 if abs(value) < 10 else 1 if abs(value) < 1000 else 0
-    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
-    return format_decimal(round(value, decimals), format=pattern)
+def po_files(root=TRANSLATIONS_ROOT):
+    """All messages.po files under the translations folder."""
+    for directory in catalogue_directories(root):
+        for language in sorted(os.listdir(directory)):
+            path = os.path.join(directory, language, "LC_MESSAGES", "messages.po")
+            if os.path.isfile(path):
+                yield path
 
 
-def percent(share, decimals=1):
-    """A share (0.123) as a percentage in the reader's locale ('12,3 %', '12.3%')."""
-    try:
-        share = float(share)
-    except (TypeError, ValueError):
-        return "—"
-    pattern = get_locale().percent_formats[None].pattern
-    if decimals:
-        pattern = pattern.replace("#,##0", "#,##0." + "0" * decimals, 1)
-    return format_percent(share, format=pattern)
-
-
-def severity(score, threshold):
-    """How far a score lies from its threshold, in words and as 'N x the threshold'."""
-    try:
-        ratio = float(score) / float(threshold)
-    except (TypeError, ValueError, ZeroDivisionError):
-        return ""
-    times = number(ratio, 1 if ratio < 10 else 0)
-    if ratio <= 1:
-        return _("below the threshold (%(times)s × the threshold)", times=times)
-    if ratio < 2:
-        return _("just above the threshold (%(times)s × the threshold)", times=times)
-    if ratio < 10:
-        return _("well above the threshold (%(times)s × the threshold)", times=times)
-    return _("far above the threshold (%(times)s × the threshold)", times=times)
-
-
-def register_filters(app):
-    """Make the formatting filters available to every template."""
-    app.jinja_env.filters.update(local_time=local_time, number=number, percent=percent,
-                                 severity=severity)
+def compile_catalogues(root=TRANSLATIONS_ROOT):
+    """Compile each messages.po next to itself; returns how many were compiled."""
+    count = 0
+    for path in po_files(root):
+        with open(path, "rb") as handle:
+            catalogue = read_po(handle)
+        with open(path[:-3] + ".mo", "wb") as handle:
+            write_mo(handle, catalogue)
+        count += 1
+    return count

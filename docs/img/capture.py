@@ -3,7 +3,7 @@
 Run from the repository root: `.venv/bin/python docs/img/capture.py`. It trains pump-1 v1 on
 data/anomaly-free.csv (as `make run` does) and a candidate v2 on a labelled SKAB file, in
 temporary folders (never the real model_store/, logs/ or instance/), serves them with gunicorn
-(tests/servers.py), and drives Debian's Chromium with Playwright as the browser tests do.
+(tests/support/servers.py), and drives Debian's Chromium with Playwright as the browser tests do.
 """
 
 import os
@@ -16,10 +16,11 @@ sys.path.insert(0, ROOT)
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from tests.servers import gunicorn_server  # noqa: E402
-from webapp import create_app, users  # noqa: E402
-from webapp.registry import ModelRegistry  # noqa: E402
-from webapp.training import train_version  # noqa: E402
+from tests.support.servers import gunicorn_server  # noqa: E402
+from webapp import create_app  # noqa: E402
+from webapp.services import users  # noqa: E402
+from webapp.services.registry import ModelRegistry  # noqa: E402
+from webapp.services.training import train_version  # noqa: E402
 
 OUT = os.path.join(ROOT, "docs", "img")
 NORMAL_FILE = os.path.join(ROOT, "data", "anomaly-free.csv")

@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from features.schema import SENSOR_COLUMNS
-from tests.servers import gunicorn_server
-from webapp import apikeys, create_app
-from webapp.registry import ModelRegistry
-from webapp.scoring import predict_and_audit
-from webapp.training import train_version
+from tests.support.servers import gunicorn_server
+from webapp import create_app
+from webapp.services import apikeys
+from webapp.services.registry import ModelRegistry
+from webapp.services.scoring import predict_and_audit
+from webapp.services.training import train_version
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAINING_CSV = os.path.join(ROOT, "data", "anomaly-free.csv")

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from features.schema import SENSOR_COLUMNS
-from tests.batch_probe import run_probe
-from webapp.registry import ModelRegistry
-from webapp.training import train_version
+from tests.support.batch_probe import run_probe
+from webapp.services.registry import ModelRegistry
+from webapp.services.training import train_version
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAINING_CSV = os.path.join(ROOT, "data", "anomaly-free.csv")

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from tests.monitoring_fixtures import normal_pool, synthetic_rows, write_audit_day, write_history
+from tests.support.monitoring_fixtures import (normal_pool, synthetic_rows, write_audit_day,
+                                               write_history)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NORMAL_CSV = os.path.join(ROOT, "tests", "data", "normal_400.csv")
@@ -21,7 +22,8 @@ PASSWORD = "bench-pass-123"
 
 def build_app(workdir):
     """An app on the bench's own store, logs and instance, with an analyst user and key."""
-    from webapp import apikeys, create_app, users
+    from webapp import create_app
+    from webapp.services import apikeys, users
     app = create_app({"MODEL_STORE": os.path.join(workdir, "store"),
                       "LOG_DIR": os.path.join(workdir, "logs"),
                       "INSTANCE_DIR": os.path.join(workdir, "instance"), "TESTING": True,
@@ -49,8 +51,8 @@ def get_ok(client, path, **kwargs):
 
 
 def run(workdir):
-    from webapp.registry import ModelRegistry
-    from webapp.training import train_version
+    from webapp.services.registry import ModelRegistry
+    from webapp.services.training import train_version
 
     registry = ModelRegistry(os.path.join(workdir, "store"))
     train_version(registry, "pump-1", NORMAL_CSV, created_by="bench")
@@ -111,7 +113,7 @@ def run(workdir):
 
 EXPORT_SCRIPT = """
 import json, resource, sys, time
-from webapp.history_search import HistoryFilter, export_csv
+from webapp.services.history import HistoryFilter, export_csv
 started, size = time.perf_counter(), 0
 for chunk in export_csv(sys.argv[1], HistoryFilter()):
     size += len(chunk)

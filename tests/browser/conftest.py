@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from tests.conftest import PASSWORDS
-from tests.servers import ROOT, gunicorn_server
+from tests.support.servers import ROOT, gunicorn_server
 
 CHROMIUM = os.environ.get("VIGIE_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = os.path.join(ROOT, "test-artifacts", "screenshots")
@@ -23,7 +23,8 @@ def server(tmp_path_factory, trained_store):
     paths = {"MODEL_STORE": str(base / "model_store"), "LOG_DIR": str(base / "logs"),
              "INSTANCE_DIR": str(base / "instance")}
     shutil.copytree(trained_store, paths["MODEL_STORE"])
-    from webapp import create_app, users
+    from webapp import create_app
+    from webapp.services import users
     app = create_app({**paths, "ADMIN_PASSWORD": PASSWORDS["admin"]})
     for role in ("analyst", "operator"):
         users.create_user(app.config["DATABASE"], role, PASSWORDS[role], role)

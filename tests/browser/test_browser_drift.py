@@ -7,11 +7,11 @@ import pytest
 from features.schema import SENSOR_COLUMNS
 from tests.browser.conftest import screenshot
 from tests.browser.test_browser_phone import DESKTOP, PHONE, log_in
-from tests.servers import ROOT
-from webapp.audit import CsvAuditSink
-from webapp.registry import ActiveModels, ModelRegistry
-from webapp.scoring import predict_and_audit
-from webapp.training import load_training_frame
+from tests.support.servers import ROOT
+from webapp.services.audit import CsvAuditSink
+from webapp.services.registry import ActiveModels, ModelRegistry
+from webapp.services.scoring import predict_and_audit
+from webapp.services.training import load_training_frame
 
 SKAB_FILE = os.path.join(ROOT, "data", "skab", "other", "1.csv")
 BADGE_FOR_LEVEL = {"forme stable": {"stable"}, "décalage modéré": {"avertissement"},

@@ -4,7 +4,7 @@ import pytest
 
 from tests.browser.conftest import screenshot
 from tests.browser.test_browser_phone import DESKTOP, PHONE, log_in
-from tests.test_messages_language import english_left
+from tests.views.test_messages import english_left
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])

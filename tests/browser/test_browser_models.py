@@ -7,7 +7,7 @@ import os
 from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
-from tests.servers import ROOT
+from tests.support.servers import ROOT
 
 SKAB_FILE = os.path.join(ROOT, "data", "skab", "valve1", "1.csv")
 

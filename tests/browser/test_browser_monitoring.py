@@ -2,14 +2,15 @@
 
 import os
 
-from features.schema import SENSOR_COLUMNS
 from playwright.sync_api import expect
+
+from features.schema import SENSOR_COLUMNS
 from tests.browser.conftest import screenshot
-from tests.servers import ROOT
-from webapp.audit import CsvAuditSink
-from webapp.registry import ActiveModels, ModelRegistry
-from webapp.scoring import predict_and_audit
-from webapp.training import load_training_frame
+from tests.support.servers import ROOT
+from webapp.services.audit import CsvAuditSink
+from webapp.services.registry import ActiveModels, ModelRegistry
+from webapp.services.scoring import predict_and_audit
+from webapp.services.training import load_training_frame
 
 SKAB_FILE = os.path.join(ROOT, "data", "skab", "other", "1.csv")
 

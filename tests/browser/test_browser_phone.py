@@ -4,7 +4,7 @@ import pytest
 
 from tests.browser.conftest import screenshot
 from tests.conftest import NORMAL_CSV
-from tests.test_alarms import write_alarm
+from tests.services.test_alarms import write_alarm
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 900}

@@ -1,8 +1,8 @@
 """A 4-worker gunicorn on a private store with two versions of pump-1 and an API key."""
 
 import csv
-import http.client
 import glob
+import http.client
 import json
 import os
 import shutil
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.conftest import NORMAL_CSV, PASSWORDS
-from tests.servers import gunicorn_server
+from tests.support.servers import gunicorn_server
 
 READING = {"Accelerometer1RMS": 0.2024, "Accelerometer2RMS": 0.2752, "Current": 2.17,
            "Pressure": 0.3826, "Temperature": 90.65, "Thermocouple": 26.85, "Voltage": 238.85,
@@ -27,15 +27,16 @@ def load_paths(tmp_path, trained_store):
     paths = {"MODEL_STORE": str(tmp_path / "model_store"), "LOG_DIR": str(tmp_path / "logs"),
              "INSTANCE_DIR": str(tmp_path / "instance")}
     shutil.copytree(trained_store, paths["MODEL_STORE"])
-    from webapp.registry import ModelRegistry
-    from webapp.training import train_version
+    from webapp.services.registry import ModelRegistry
+    from webapp.services.training import train_version
     train_version(ModelRegistry(paths["MODEL_STORE"]), "pump-1", NORMAL_CSV, 250)
     return paths
 
 
 @pytest.fixture
 def api_key(load_paths):
-    from webapp import apikeys, create_app
+    from webapp import create_app
+    from webapp.services import apikeys
     app = create_app({**load_paths, "ADMIN_PASSWORD": PASSWORDS["admin"]})
     _, key = apikeys.create_key(app.config["DATABASE"], "load-gateway", "operator", "tests")
     return key
@@ -90,7 +91,7 @@ def run_clients(url, key, clients, seconds, outcome, stop_event=None):
 
 def audit_rows(log_dir):
     """Every audit row; fails the test if a file does not parse into complete rows."""
-    from webapp.audit import AUDIT_COLUMNS
+    from webapp.services.audit import AUDIT_COLUMNS
     rows = []
     for path in sorted(glob.glob(os.path.join(log_dir, "audit", "predictions-*.csv"))):
         with open(path, newline="", encoding="utf-8") as handle:

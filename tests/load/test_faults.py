@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 
 from tests.load.conftest import audit_rows, predict_once
-from tests.servers import ROOT
+from tests.support.servers import ROOT
 
 
 def predict_status(server):
@@ -21,7 +21,7 @@ def predict_status(server):
 
 
 def today_audit_file(log_dir):
-    from webapp.audit import utc_now_iso
+    from webapp.services.storage import utc_now_iso
     return os.path.join(log_dir, "audit", f"predictions-{utc_now_iso()[:10]}.csv")
 
 

@@ -7,7 +7,7 @@ import subprocess
 import time
 
 from tests.load.conftest import Outcome, audit_rows, predict_once, run_clients
-from webapp.registry import ModelRegistry
+from webapp.services.registry import ModelRegistry
 
 LOAD_SECONDS = 32
 CLIENTS = 8

@@ -4,7 +4,7 @@ from functools import wraps
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from webapp import apikeys
+from webapp.services import apikeys
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

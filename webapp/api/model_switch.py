@@ -6,8 +6,8 @@ from webapp.api import ApiError, api_key_required, bp
 from webapp.api.openapi import add_paths, add_schemas, error_responses
 from webapp.api.predict import json_type, read_json_body
 from webapp.extensions import lifecycle
-from webapp.lifecycle import ReasonRequired, SwitchRefused
-from webapp.registry import InvalidName, ModelIntegrityError, UnknownAsset, UnknownVersion
+from webapp.services.lifecycle import ReasonRequired, SwitchRefused
+from webapp.services.registry import InvalidName, ModelIntegrityError, UnknownAsset, UnknownVersion
 
 SWITCH_FIELDS = ("asset", "version", "reason")
 MAX_SWITCH_BODY = 16 * 1024

@@ -5,7 +5,7 @@ from flask import jsonify
 from webapp.api import api_key_required, bp
 from webapp.api.openapi import add_paths, add_schemas, error_responses, json_response
 from webapp.extensions import active_models, registry
-from webapp.registry import RegistryError
+from webapp.services.registry import RegistryError
 
 
 @bp.route("/models/active", methods=["GET"])

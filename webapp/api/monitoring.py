@@ -4,8 +4,8 @@ from flask import jsonify, request
 
 from webapp.api import ApiError, api_key_required, bp
 from webapp.api.openapi import add_paths, add_schemas, error_responses, json_response
-from webapp.monitoring import report_from_args
-from webapp.monitoring_stats import QueryError
+from webapp.services.monitoring.report import QueryError
+from webapp.views.monitoring import report_from_args
 
 
 @bp.route("/monitoring")

@@ -2,7 +2,7 @@
 
 Each module that adds routes to the API calls `add_paths({...})` (and `add_schemas({...})`
 for the shapes it returns) at import time, next to its views, so that the document and the
-code change together; tests/test_api.py checks that the two agree.
+code change together; tests/api/test_predict.py checks that the two agree.
 """
 
 from flask import jsonify

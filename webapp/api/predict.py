@@ -16,8 +16,8 @@ from features.validation import validate_reading
 from webapp.api import ApiError, api_key_required, bp
 from webapp.api.openapi import add_paths, add_schemas, error_responses, json_response
 from webapp.extensions import active_models, audit_sink, registry
-from webapp.rejections import record_rejections
-from webapp.scoring import predict_and_audit
+from webapp.services.rejections import record_rejections
+from webapp.services.scoring import predict_and_audit
 
 BODY_FIELDS = ("asset", "readings")
 TIMESTAMP_FIELD = "timestamp"

@@ -1,0 +1,1 @@
+"""Tests of the feature code shared by training and serving (features/)."""

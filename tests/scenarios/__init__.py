@@ -1,0 +1,1 @@
+"""Scenarios across channels or processes: shadow, rejections everywhere, switch under load."""

@@ -1,0 +1,1 @@
+"""Tests of the Flask-free services (webapp/services/)."""

@@ -1,0 +1,1 @@
+"""Tests of the batch services (webapp/services/batch/)."""

@@ -1,0 +1,1 @@
+"""Tests of the administration pages (webapp/views/admin/)."""

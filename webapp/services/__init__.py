@@ -1,0 +1,1 @@
+"""Flask-free services: paths, frames and plain values in, domain exceptions out."""

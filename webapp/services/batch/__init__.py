@@ -1,0 +1,1 @@
+"""Batch files: reading, scoring, the upload store and the watch folder."""

@@ -1,0 +1,174 @@
+"""Reading a batch CSV: the header first, then chunks of rows with their line numbers."""
+
+import csv
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features.validation import SchemaError, check_columns
+from webapp.services.storage import neutralise_formula
+from webapp.services.csvfiles import sniff_separator
+
+MAX_LINE_BYTES = 1 << 20  # a longer "line" is binary junk or a broken export, not a reading
+BOM = b"\xef\xbb\xbf"
+
+
+class BatchFileError(ValueError):
+    """The file as a whole cannot be scored; nothing is scored.
+
+    `code` and `params` let each page say it in the user's language; the message is English.
+    """
+
+    def __init__(self, code, message, **params):
+        super().__init__(message)
+        self.code = code
+        self.params = params
+
+
+@dataclass
+class RowProblem:
+    """Why one row (or one cell of it) was rejected; `line` counts the header as line 1."""
+
+    line: int
+    column: str
+    code: str
+    reason: str
+    value: str = ""
+    params: dict = field(default_factory=dict)
+
+    def as_row(self):
+        """The problem as a row of the error report, safe to open in a spreadsheet."""
+        return [self.line, neutralise_formula(self.column), self.code, self.reason,
+                neutralise_formula(self.value)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading: header first, then chunks of rows with their line numbers.
+
+
+def read_header(binary):
+    """(separator, column names) from the first line; BatchFileError when it is not a header."""
+    raw = binary.readline(MAX_LINE_BYTES)
+    if raw.startswith(BOM):
+        raw = raw[len(BOM):]
+    if not raw.strip():
+        raise BatchFileError("empty", "the file is empty: the first line must be a header "
+                                      "naming the sensor columns")
+    if b"\0" in raw or (len(raw) == MAX_LINE_BYTES and not raw.endswith(b"\n")):
+        raise BatchFileError("not_text", "the file is not a CSV text file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BatchFileError("not_text", "the file is not a CSV text file encoded in UTF-8 "
+                                         "(save it as 'CSV UTF-8')") from None
+    separator = sniff_separator(text)
+    columns = [name.strip() for name in next(csv.reader([text.rstrip("\r\n")],
+                                                        delimiter=separator))]
+    duplicated = sorted({name for name in columns if columns.count(name) > 1})
+    if duplicated:
+        raise BatchFileError("duplicate_columns", "columns named more than once in the header: "
+                             + ", ".join(duplicated), columns=duplicated)
+    return separator, columns
+
+
+def check_header(columns, sensors):
+    """Raise BatchFileError listing every sensor column missing from the header, by name."""
+    try:
+        check_columns(columns, sensors)
+    except SchemaError as exc:
+        hint = ""
+        if len(columns) == 1:
+            hint = (" (the header has a single column: separate the columns with ';' or ',')")
+        raise BatchFileError("missing_columns", f"missing sensor columns: "
+                             f"{', '.join(exc.missing)}{hint}; nothing was scored",
+                             missing=exc.missing, single_column=len(columns) == 1) from None
+
+
+def _text_lines(binary, flagged):
+    """Decoded lines after the header; unreadable ones become blank and are noted in `flagged`.
+
+    `flagged` maps a line number (header = 1) to the reason its content could not be read.
+    """
+    number = 1
+    while True:
+        raw = binary.readline(MAX_LINE_BYTES)
+        if not raw:
+            return
+        number += 1
+        if len(raw) == MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = binary.readline(MAX_LINE_BYTES)
+            flagged[number] = ("line_too_long", "the line is longer than "
+                               f"{MAX_LINE_BYTES // 1024} KiB: not a sensor reading")
+            yield "\n"
+            continue
+        if b"\0" in raw:
+            flagged[number] = ("not_text", "the line holds binary data, not text")
+            yield "\n"
+            continue
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            flagged[number] = ("not_text", "the line is not UTF-8 text")
+            yield "\n"
+
+
+@dataclass
+class Chunk:
+    """Rows read from the file: text cells with their line numbers, and rows rejected whole."""
+
+    table: pd.DataFrame
+    lines: np.ndarray
+    problems: list
+    rejected_rows: int
+    position: int  # bytes of the file read so far
+
+
+def read_chunks(binary, columns, separator, chunk_rows):
+    """Yield Chunk objects of at most `chunk_rows` well-formed rows each.
+
+    A line with another number of fields than the header, or that is not text, is a rejected
+    row of the chunk, never an error of the whole file. Blank lines are not readings.
+    """
+    flagged = {}
+    reader = csv.reader(_text_lines(binary, flagged), delimiter=separator)
+    width = len(columns)
+    rows, lines, problems, rejected = [], [], [], 0
+    last = 0
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            problems.append(RowProblem(last + 2, "", "unreadable", f"unreadable CSV line ({exc})"))
+            rejected += 1
+            last = reader.line_num
+            continue
+        line = last + 2
+        last = reader.line_num
+        if line in flagged:
+            code, reason = flagged.pop(line)
+            problems.append(RowProblem(line, "", code, reason))
+            rejected += 1
+        elif len(fields) == width:
+            rows.append(fields)
+            lines.append(line)
+        elif fields and any(cell.strip() for cell in fields):
+            problems.append(RowProblem(line, "", "field_count",
+                                       f"the line has {len(fields)} fields, the header has "
+                                       f"{width}", separator.join(fields)[:200],
+                                       {"fields": len(fields), "expected": width}))
+            rejected += 1
+        if len(rows) >= chunk_rows:
+            yield _chunk(rows, lines, problems, rejected, columns, binary)
+            rows, lines, problems, rejected = [], [], [], 0
+    if rows or problems:
+        yield _chunk(rows, lines, problems, rejected, columns, binary)
+
+
+def _chunk(rows, lines, problems, rejected, columns, binary):
+    table = pd.DataFrame(rows, columns=columns, dtype=object) if rows else \
+        pd.DataFrame({name: pd.Series(dtype=object) for name in columns})
+    return Chunk(table, np.asarray(lines, dtype=np.int64), problems, rejected, binary.tell())

@@ -1,0 +1,336 @@
+"""Batch scoring of sensor CSV files, shared by the upload page, `flask score` and the watch folder.
+
+A file is an ordered sequence of readings of one asset. It is read in chunks so memory stays
+bounded whatever its size; each chunk is validated, its valid rows are scored in file order
+with the trailing context of the rows before them (so chunked results equal whole-file
+results), its results and rejected rows are appended to temporary files published atomically
+at the end, and its audit rows are written with one sink write per chunk.
+"""
+
+import csv
+import io
+import logging
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features.schema import DATETIME_COLUMN, LABEL_COLUMN, sensors_from_records
+from features.validation import validate_frame
+from webapp.services.storage import neutralise_formula
+from webapp.services.batch.reader import (BatchFileError, RowProblem, check_header, read_chunks,
+                                          read_header)
+from webapp.services.evaluation import metrics_from_counts
+from webapp.services.rejections import record_rejections
+from webapp.services.scoring import predict_and_audit, score_frame
+from webapp.services.storage import write_atomic
+
+RESULT_COLUMNS = ("score", "threshold", "predicted_anomaly", "top_sensors", "asset",
+                  "model_version")
+ERROR_COLUMNS = ("line", "column", "code", "reason", "value")
+DEFAULT_CHUNK_ROWS = 20_000
+CHART_POINTS = 1_000  # points drawn on the result page, whatever the file's length
+ANOMALIES_KEPT = 1_000  # anomalous rows listed on the result page (the CSV has them all)
+ERRORS_KEPT = 500  # rejected cells listed on the result page (the error report has them all)
+BATCH_ID_LENGTH = 16
+log = logging.getLogger("vigie.batch")
+
+
+def new_batch_id():
+    """A short unique batch id, also used as the audit request id of its rows."""
+    return uuid.uuid4().hex[:BATCH_ID_LENGTH]
+
+
+# ---------------------------------------------------------------------------------------------
+# The score outline drawn on the result page: at most CHART_POINTS points, the maximum score of
+# each bucket of consecutive rows, so a spike is never averaged away.
+
+
+class ScoreOutline:
+    """Bounded outline of the scores of a file, built chunk by chunk."""
+
+    def __init__(self, max_points=CHART_POINTS):
+        self.max_points = max_points
+        self.width = 1
+        self.index = np.empty(0, dtype=np.int64)
+        self.scores = np.empty(0)
+        self.labels = np.empty(0, dtype=object)
+
+    def add(self, first_index, scores, labels):
+        """Add the scores of consecutive scored rows; `labels` name them on the x axis."""
+        self.index = np.concatenate([self.index, first_index + np.arange(len(scores))])
+        self.scores = np.concatenate([self.scores, np.asarray(scores, dtype=float)])
+        self.labels = np.concatenate([self.labels, np.asarray(labels, dtype=object)])
+        self._reduce()
+
+    def _reduce(self):
+        keys = self.index // self.width
+        while len(np.unique(keys)) > self.max_points:
+            self.width *= 2
+            keys = self.index // self.width
+        order = np.lexsort((-self.scores, keys))
+        keys = keys[order]
+        first = np.concatenate([[True], keys[1:] != keys[:-1]]) if len(keys) else keys.astype(bool)
+        keep = np.sort(order[first])
+        self.index, self.scores, self.labels = self.index[keep], self.scores[keep], \
+            self.labels[keep]
+
+    def as_dict(self):
+        """Plain lists for JSON: x labels and y scores."""
+        return {"labels": [str(label) for label in self.labels],
+                "scores": [round(float(s), 6) for s in self.scores], "bucket_rows": self.width}
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring a whole file.
+
+
+@dataclass
+class BatchSummary:
+    """What happened to a file: counts, verdict comparison, outline and the first anomalies."""
+
+    batch_id: str
+    asset: str
+    model_version: str
+    threshold: float
+    rows_read: int = 0
+    scored: int = 0
+    rejected: int = 0
+    anomalies: int = 0
+    problems: int = 0
+    has_datetime: bool = False
+    has_labels: bool = False
+    labels_ignored: int = 0
+    counts: dict = field(default_factory=lambda: {"tp": 0, "fp": 0, "fn": 0, "tn": 0})
+    first_anomalies: list = field(default_factory=list)
+    first_problems: list = field(default_factory=list)
+    outline: dict = field(default_factory=dict)
+    audited: int = 0
+
+    @property
+    def anomaly_share(self):
+        """Share of the scored rows judged anomalous."""
+        return self.anomalies / self.scored if self.scored else 0.0
+
+    @property
+    def metrics(self):
+        """Confusion counts, F1 and false alarms against the file's labels (None without)."""
+        if not self.has_labels:
+            return None
+        return metrics_from_counts(**self.counts)
+
+    def as_dict(self):
+        """The summary as plain JSON values, with its share and metrics."""
+        data = asdict(self)
+        data.update(anomaly_share=round(self.anomaly_share, 6), metrics=self.metrics)
+        return data
+
+    def line(self):
+        """One summary line for people (CLI, logs)."""
+        return (f"batch {self.batch_id}: {self.rows_read} rows read, {self.scored} scored, "
+                f"{self.rejected} rejected, {self.anomalies} anomalies "
+                f"({100 * self.anomaly_share:.1f}%) with {self.asset} {self.model_version}")
+
+
+def results_frame(text, results, loaded, sensor_names):
+    """The results rows: input columns as given (text made spreadsheet-safe), then verdicts."""
+    out = text.reset_index(drop=True).copy()
+    for column in out.columns:
+        if column not in sensor_names:
+            out[column] = neutralise_text_column(out[column])
+    out["score"] = [round(r.score, 6) for r in results]
+    out["threshold"] = [round(r.threshold, 6) for r in results]
+    out["predicted_anomaly"] = [int(r.anomaly) for r in results]
+    out["top_sensors"] = [";".join(r.top_sensors) for r in results]
+    out["asset"] = loaded.asset
+    out["model_version"] = loaded.version
+    return out
+
+
+def neutralise_text_column(column):
+    """neutralise_formula on each cell, except plain numbers such as -0.5 that stay numbers."""
+    text = column.astype(str)
+    risky = text.str.match(r"^[=+\-@\t\r]")
+    if not risky.any():
+        return column
+    numeric = pd.to_numeric(text.where(risky), errors="coerce").notna()
+    fix = risky & ~numeric
+    return text.where(~fix, text[fix].map(neutralise_formula))
+
+
+class FileScorer:
+    """Scores one file's chunks in order and writes results, error report and audit rows."""
+
+    def __init__(self, loaded, sink, *, batch_id, channel, principal, columns,
+                 already_audited=0, rejections_dir=None):
+        self.loaded = loaded
+        self.sink = sink
+        self.batch_id = batch_id
+        self.channel = channel
+        self.principal = principal
+        self.columns = columns
+        self.sensors = sensors_from_records(loaded.manifest["features"])
+        self.sensor_names = {sensor.name for sensor in self.sensors}
+        self.model_columns = list(loaded.model.columns)
+        self.already_audited = already_audited
+        self.rejections_dir = rejections_dir
+        self.context = None
+        self.outline = ScoreOutline()
+        self.summary = BatchSummary(batch_id, loaded.asset, loaded.version,
+                                    float(loaded.model.threshold),
+                                    has_datetime=DATETIME_COLUMN in columns,
+                                    has_labels=LABEL_COLUMN in columns)
+
+    def score_chunk(self, chunk):
+        """Validate, score and audit one chunk; returns (results frame, problems)."""
+        numbers, valid, errors = validate_frame(chunk.table, self.sensors, first_line=0)
+        problems = list(chunk.problems)
+        for error in errors:
+            value = str(chunk.table[error.field].iat[error.index])
+            problems.append(RowProblem(int(chunk.lines[error.index]), error.field, error.code,
+                                       error.message, value))
+        problems.sort(key=lambda problem: problem.line)
+        if self.rejections_dir:
+            record_rejections(self.rejections_dir, self.channel, self.principal,
+                              self.loaded.asset, problems, request_id=self.batch_id)
+        summary = self.summary
+        summary.rows_read += len(chunk.table) + chunk.rejected_rows
+        summary.rejected += int((~valid).sum()) + chunk.rejected_rows
+        summary.problems += len(problems)
+        room = ERRORS_KEPT - len(summary.first_problems)
+        summary.first_problems.extend(asdict(p) for p in problems[:max(room, 0)])
+        if not valid.any():
+            return None, problems
+        frame = numbers.loc[valid, self.model_columns].reset_index(drop=True)
+        text = chunk.table.loc[valid]
+        results = self._score(frame, text)
+        self._account(results, text, chunk.lines[valid])
+        self.context = pd.concat([self.context, frame]) if self.context is not None else frame
+        self.context = self.context.iloc[-max(self.loaded.model.context_size, 1):]
+        return results_frame(text, results, self.loaded, self.sensor_names), problems
+
+    def _score(self, frame, text):
+        """Score in file order; rows audited before a crash are scored again, not re-audited."""
+        skip = min(max(self.already_audited - self.summary.scored, 0), len(frame))
+        results = []
+        if skip:
+            results = score_frame(self.loaded, frame.iloc[:skip], context=self.context,
+                                  single=False)
+        if skip < len(frame):
+            context = pd.concat([self.context, frame.iloc[:skip]]) if self.context is not None \
+                else frame.iloc[:skip]
+            timestamps = None
+            if DATETIME_COLUMN in text.columns:
+                timestamps = text[DATETIME_COLUMN].iloc[skip:].tolist()
+            rest = frame.iloc[skip:].reset_index(drop=True)
+            _, fresh = predict_and_audit(
+                self.loaded, rest, self.sink, channel=self.channel, principal=self.principal,
+                request_id=self.batch_id, batch_id=self.batch_id, reading_timestamps=timestamps,
+                context=context if len(context) else None, single=False)
+            results = list(results) + list(fresh)
+            self.summary.audited += len(fresh)
+        return results
+
+    def _account(self, results, text, lines):
+        summary = self.summary
+        verdicts = np.fromiter((r.anomaly for r in results), dtype=bool, count=len(results))
+        scores = np.fromiter((r.score for r in results), dtype=float, count=len(results))
+        dates = text[DATETIME_COLUMN].tolist() if summary.has_datetime else None
+        labels = dates if dates is not None else lines.tolist()
+        self.outline.add(summary.scored, scores, labels)
+        for position in np.flatnonzero(verdicts)[:max(ANOMALIES_KEPT -
+                                                       len(summary.first_anomalies), 0)]:
+            summary.first_anomalies.append({
+                "line": int(lines[position]), "datetime": dates[position] if dates else "",
+                "score": round(float(scores[position]), 6),
+                "top_sensors": list(results[position].top_sensors)})
+        summary.scored += len(results)
+        summary.anomalies += int(verdicts.sum())
+        if summary.has_labels:
+            self._compare(text[LABEL_COLUMN], verdicts)
+        summary.outline = self.outline.as_dict()
+
+    def _compare(self, label_text, verdicts):
+        labels = pd.to_numeric(label_text.astype(str).str.strip(), errors="coerce").to_numpy()
+        known = np.isin(labels, (0, 1))
+        actual = labels == 1
+        counts = self.summary.counts
+        counts["tp"] += int(np.sum(known & actual & verdicts))
+        counts["fp"] += int(np.sum(known & ~actual & verdicts))
+        counts["fn"] += int(np.sum(known & actual & ~verdicts))
+        counts["tn"] += int(np.sum(known & ~actual & ~verdicts))
+        self.summary.labels_ignored += int(np.sum(~known))
+
+
+def score_file(binary, loaded, sink, *, batch_id, channel, principal, results_path,
+               errors_path, chunk_rows=DEFAULT_CHUNK_ROWS, progress=None, already_audited=0,
+               rejections_dir=None):
+    """Score a CSV file (binary stream) with one model version; returns a BatchSummary.
+
+    Results and the error report are written next to their final paths and renamed into
+    place at the end, so a reader never sees half a file. `progress(summary, bytes_read)` is
+    called after each chunk. `already_audited` rows (from an interrupted run of the same
+    batch) are scored again for the results but not audited twice. Rejected rows are also
+    counted for monitoring in `rejections_dir` (the log folder) when it is given. Raises
+    BatchFileError when the file as a whole cannot be scored (nothing is scored then).
+    """
+    separator, columns = read_header(binary)
+    sensors = sensors_from_records(loaded.manifest["features"])
+    check_header(columns, sensors)
+    scorer = FileScorer(loaded, sink, batch_id=batch_id, channel=channel, principal=principal,
+                        columns=columns, already_audited=already_audited,
+                        rejections_dir=rejections_dir)
+    results_tmp, errors_tmp = results_path + ".tmp", errors_path + ".tmp"
+    try:
+        with open(results_tmp, "w", encoding="utf-8", newline="") as results_file, \
+                open(errors_tmp, "w", encoding="utf-8", newline="") as errors_file:
+            errors_writer = csv.writer(errors_file, lineterminator="\n")
+            errors_writer.writerow(ERROR_COLUMNS)
+            header_written = False
+            for chunk in read_chunks(binary, columns, separator, chunk_rows):
+                frame, problems = scorer.score_chunk(chunk)
+                errors_writer.writerows(problem.as_row() for problem in problems)
+                if frame is not None:
+                    frame.to_csv(results_file, header=not header_written, index=False,
+                                 lineterminator="\n")
+                    header_written = True
+                if progress:
+                    progress(scorer.summary, chunk.position)
+            if not header_written:
+                results_file.write(render_header(columns))
+        if scorer.summary.rows_read == 0:
+            raise BatchFileError("no_readings", "the file has a header but no readings")
+        os.replace(results_tmp, results_path)
+        os.replace(errors_tmp, errors_path)
+    finally:
+        for path in (results_tmp, errors_tmp):
+            if os.path.exists(path):
+                os.remove(path)
+    return scorer.summary
+
+
+def render_header(columns):
+    """The results CSV header line when no row could be scored."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(
+        [neutralise_formula(c) for c in columns] + list(RESULT_COLUMNS))
+    return buffer.getvalue()
+
+
+def write_error_report(path, problems):
+    """An error report with the given problems (a file-level error is one line-1 problem)."""
+    write_atomic(path, lambda handle: _write_problems(handle, problems))
+
+
+def _write_problems(handle, problems):
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(ERROR_COLUMNS)
+    writer.writerows(problem.as_row() for problem in problems)
+
+
+def file_problem(error):
+    """A BatchFileError as a problem of the error report (line 1 is the header)."""
+    line = 1 if error.code in ("missing_columns", "duplicate_columns", "empty", "not_text") else 0
+    return RowProblem(line, ", ".join(error.params.get("missing", [])), error.code, str(error))

@@ -1,0 +1,165 @@
+"""Batches of the upload page: one folder per upload holding its state, progress and results."""
+
+import hashlib
+import logging
+import os
+import socket
+import time
+
+from webapp.services.storage import utc_now_iso
+from webapp.services.batch.reader import BatchFileError
+from webapp.services.batch.scorer import (BATCH_ID_LENGTH, DEFAULT_CHUNK_ROWS, new_batch_id,
+                                          score_file)
+from webapp.services.storage import read_json, write_json_atomic
+
+# ---------------------------------------------------------------------------------------------
+# Batches of the upload page: logs/batches/<batch_id>/ holds meta.json (who, what, sha256),
+# status.json (progress, polled by any worker), summary.json, results.csv and errors.csv.
+# State lives in these files, never in one worker's memory.
+
+log = logging.getLogger("vigie.batch")
+
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+
+
+class BatchStore:
+    """The folder of uploaded batches."""
+
+    def __init__(self, root, stale_seconds=120):
+        self.root = root
+        self.stale_seconds = stale_seconds
+
+    def folder(self, batch_id):
+        """The folder of one batch (the id is checked: it reaches the file system)."""
+        if not (isinstance(batch_id, str) and len(batch_id) == BATCH_ID_LENGTH
+                and all(c in "0123456789abcdef" for c in batch_id)):
+            raise KeyError(batch_id)
+        return os.path.join(self.root, batch_id)
+
+    def path(self, batch_id, name):
+        """A file of one batch: meta.json, status.json, summary.json, results.csv, ..."""
+        return os.path.join(self.folder(batch_id), name)
+
+    def create(self, meta):
+        """A new batch folder with its meta.json; returns the batch id."""
+        batch_id = new_batch_id()
+        os.makedirs(self.folder(batch_id))
+        write_json_atomic(self.path(batch_id, "meta.json"), {"batch_id": batch_id, **meta,
+                                                             "created_at": utc_now_iso()})
+        self.set_status(batch_id, QUEUED)
+        return batch_id
+
+    def meta(self, batch_id):
+        """meta.json of a batch; KeyError when there is no such batch."""
+        meta = read_json(self.path(batch_id, "meta.json"))
+        if meta is None:
+            raise KeyError(batch_id)
+        return meta
+
+    def update_meta(self, batch_id, **values):
+        """Add values to meta.json (replaced at once)."""
+        write_json_atomic(self.path(batch_id, "meta.json"), {**self.meta(batch_id), **values})
+
+    def set_status(self, batch_id, state, **values):
+        """Replace status.json, stamped with this process so a dead worker can be noticed."""
+        write_json_atomic(self.path(batch_id, "status.json"), {
+            "state": state, "updated_at": time.time(), "pid": os.getpid(),
+            "host": socket.gethostname(), **values})
+
+    def status(self, batch_id):
+        """status.json, with a batch whose process died reported as failed."""
+        status = read_json(self.path(batch_id, "status.json"), {"state": FAILED})
+        if status["state"] in (QUEUED, RUNNING) and self._abandoned(status):
+            status = {**status, "state": FAILED, "code": "stopped",
+                      "message": "processing stopped unexpectedly (the server process ended); "
+                                 "upload the file again"}
+        return status
+
+    def _abandoned(self, status):
+        if time.time() - status.get("updated_at", 0) > self.stale_seconds:
+            return True
+        if status.get("host") == socket.gethostname():
+            try:
+                os.kill(int(status["pid"]), 0)
+            except ProcessLookupError:
+                return True
+            except (PermissionError, KeyError, ValueError):
+                pass
+        return False
+
+    def summary(self, batch_id):
+        """summary.json of a finished batch (None before)."""
+        return read_json(self.path(batch_id, "summary.json"))
+
+    def list(self, principal=None, limit=20):
+        """The latest batches (of `principal` only, when given), newest first."""
+        if not os.path.isdir(self.root):
+            return []
+        found = []
+        for name in os.listdir(self.root):
+            try:
+                meta = self.meta(name)
+            except (KeyError, ValueError):
+                continue
+            if principal is None or meta.get("principal") == principal:
+                found.append(meta)
+        found.sort(key=lambda meta: meta.get("created_at", ""), reverse=True)
+        return found[:limit]
+
+
+def save_upload(stream, path, block=1 << 20):
+    """Copy an uploaded file to `path` while hashing it; returns (sha256 hex, size in bytes)."""
+    digest, size = hashlib.sha256(), 0
+    with open(path, "wb") as target:
+        while True:
+            data = stream.read(block)
+            if not data:
+                break
+            digest.update(data)
+            target.write(data)
+            size += len(data)
+    return digest.hexdigest(), size
+
+
+def process_stored_batch(store, batch_id, loaded, sink, chunk_rows=DEFAULT_CHUNK_ROWS,
+                         rejections_dir=None):
+    """Score the input saved in a batch folder, keeping status.json current; never raises.
+
+    Runs in a background thread of the worker that received the upload; any worker can read
+    its progress. The input is removed once scored: its sha256 stays in meta.json.
+    """
+    meta = store.meta(batch_id)
+    input_path = store.path(batch_id, "input.csv")
+    total = os.path.getsize(input_path)
+
+    def progress(summary, position):
+        store.set_status(batch_id, RUNNING, bytes_read=position, bytes_total=total,
+                         rows_read=summary.rows_read, scored=summary.scored,
+                         rejected=summary.rejected, anomalies=summary.anomalies)
+
+    store.set_status(batch_id, RUNNING, bytes_read=0, bytes_total=total)
+    try:
+        with open(input_path, "rb") as binary:
+            summary = score_file(binary, loaded, sink, batch_id=batch_id, channel="batch",
+                                 principal=meta["principal"],
+                                 results_path=store.path(batch_id, "results.csv"),
+                                 errors_path=store.path(batch_id, "errors.csv"),
+                                 chunk_rows=chunk_rows, progress=progress,
+                                 rejections_dir=rejections_dir)
+    except BatchFileError as error:
+        store.set_status(batch_id, FAILED, code=error.code, params=error.params,
+                         message=str(error))
+        return None
+    except Exception as error:  # noqa: BLE001 - the page must say it failed, whatever it was
+        log.exception("batch %s failed", batch_id)
+        store.set_status(batch_id, FAILED, code="internal",
+                         message=f"{type(error).__name__}: {error}")
+        return None
+    finally:
+        if os.path.exists(input_path):
+            os.remove(input_path)
+    write_json_atomic(store.path(batch_id, "summary.json"), summary.as_dict())
+    store.set_status(batch_id, DONE, rows_read=summary.rows_read, scored=summary.scored,
+                     rejected=summary.rejected, anomalies=summary.anomalies,
+                     bytes_read=total, bytes_total=total)
+    return summary

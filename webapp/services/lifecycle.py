@@ -1,0 +1,169 @@
+"""Model switches with a trace: activate, roll back and shadow, each one a row of model_events.csv.
+
+The event file is the shared memory of every worker and every restart: "the version active
+before the current one" is derived from it, never from a process's variables. Switches of one
+asset are serialised by an exclusive lock on a file in the asset's store folder.
+"""
+
+import csv
+import fcntl
+import os
+from contextlib import contextmanager
+
+from webapp.services.storage import append_csv, utc_now_iso
+from webapp.services.registry import RegistryError
+
+EVENT_COLUMNS = ("timestamp_utc", "principal", "asset", "from_version", "to_version", "action",
+                 "reason")
+EVENTS_FILE = "model_events.csv"
+LOCK_FILE = ".switch.lock"
+MAX_REASON_LENGTH = 500
+ACTIVATE, ROLLBACK, SHADOW, SHADOW_OFF, TRAIN = (
+    "activate", "rollback", "shadow", "shadow-off", "train")
+
+
+class SwitchRefused(RegistryError):
+    """A switch that cannot be made as asked (nothing to roll back to, already active, ...)."""
+
+
+class ReasonRequired(ValueError):
+    """Every switch needs a short reason, so that the history explains itself."""
+
+
+def clean_reason(reason):
+    """The reason, stripped and on one line; raise ReasonRequired when empty or too long."""
+    text = " ".join(str(reason or "").split())
+    if not text:
+        raise ReasonRequired("give a short reason for the switch (it goes in the history)")
+    if len(text) > MAX_REASON_LENGTH:
+        raise ReasonRequired(f"the reason is too long: {MAX_REASON_LENGTH} characters at most")
+    return text
+
+
+class ModelLifecycle:
+    """Activate, roll back and shadow versions of the registry, writing one event per switch."""
+
+    def __init__(self, registry, log_dir):
+        self.registry = registry
+        self.events_path = os.path.join(log_dir, EVENTS_FILE)
+
+    @contextmanager
+    def _switch_lock(self, asset):
+        """Serialise switches of one asset across threads, workers and the CLI."""
+        self.registry.require_asset(asset)  # validates the name before it becomes a path
+        path = os.path.join(self.registry.root, asset, LOCK_FILE)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o640)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def events(self, asset=None):
+        """Every event (oldest first), or those of one asset, as dicts of EVENT_COLUMNS."""
+        try:
+            with open(self.events_path, encoding="utf-8", newline="") as handle:
+                rows = list(csv.DictReader(handle))
+        except FileNotFoundError:
+            return []
+        return [row for row in rows if asset is None or row.get("asset") == asset]
+
+    def record(self, asset, principal, action, from_version, to_version, reason):
+        """Append one event row (one locked write)."""
+        os.makedirs(os.path.dirname(self.events_path), exist_ok=True)
+        append_csv(self.events_path, [{
+            "timestamp_utc": utc_now_iso(), "principal": principal, "asset": asset,
+            "from_version": from_version or "", "to_version": to_version or "",
+            "action": action, "reason": reason}], EVENT_COLUMNS)
+
+    def previous_version(self, asset):
+        """The version that was active before the current one, from the event history, or None.
+
+        Activations push the version they replace, rollbacks pop it: two rollbacks after
+        v1 -> v2 -> v3 go back to v2, then v1.
+        """
+        stack = []
+        for event in self.events(asset):
+            if event["action"] == ACTIVATE and event["from_version"]:
+                stack.append(event["from_version"])
+            elif event["action"] == ROLLBACK and stack:
+                stack.pop()
+        current = self.registry.active_version(asset)
+        while stack and stack[-1] == current:
+            stack.pop()
+        return stack[-1] if stack else None
+
+    def activate(self, asset, version, principal, reason):
+        """Make a verified version active; returns the version it replaced."""
+        reason = clean_reason(reason)
+        with self._switch_lock(asset):
+            current = self.registry.active_version(asset)
+            if version == current:
+                raise SwitchRefused(f"{version} is already the active version of {asset}")
+            self.registry.activate(asset, version)
+            self.record(asset, principal, ACTIVATE, current, version, reason)
+            self._drop_shadow_if(asset, version, principal)
+        return current
+
+    def rollback(self, asset, principal, reason):
+        """Return to the version active before the current one; returns (from, to)."""
+        reason = clean_reason(reason)
+        with self._switch_lock(asset):
+            current = self.registry.active_version(asset)
+            previous = self.previous_version(asset)
+            if previous is None:
+                raise SwitchRefused(f"{asset} has no earlier active version to roll back to")
+            self.registry.activate(asset, previous)
+            self.record(asset, principal, ROLLBACK, current, previous, reason)
+            self._drop_shadow_if(asset, previous, principal)
+        return current, previous
+
+    def set_shadow(self, asset, version, principal, reason):
+        """Let a verified candidate score every request beside the active version."""
+        reason = clean_reason(reason)
+        with self._switch_lock(asset):
+            if version == self.registry.active_version(asset):
+                raise SwitchRefused(f"{version} is the active version of {asset}; "
+                                    "a shadow must be another version")
+            current = self.registry.shadow_version(asset)
+            if version == current:
+                raise SwitchRefused(f"{version} is already the shadow of {asset}")
+            self.registry.set_shadow(asset, version)
+            self.record(asset, principal, SHADOW, current, version, reason)
+
+    def clear_shadow(self, asset, principal, reason):
+        """Stop the shadow scoring of an asset."""
+        reason = clean_reason(reason)
+        with self._switch_lock(asset):
+            current = self.registry.shadow_version(asset)
+            if current is None:
+                raise SwitchRefused(f"{asset} has no shadow version")
+            self.registry.set_shadow(asset, None)
+            self.record(asset, principal, SHADOW_OFF, current, None, reason)
+
+    def _drop_shadow_if(self, asset, version, principal):
+        """A shadow that becomes active stops being a shadow (it would score twice)."""
+        if self.registry.shadow_version(asset) == version:
+            self.registry.set_shadow(asset, None)
+            self.record(asset, principal, SHADOW_OFF, version, None, "became the active version")
+
+    def version_rows(self, asset):
+        """Per version of an asset: name, manifest, active/shadow flags, loadable and why not."""
+        active = self.registry.active_version(asset)
+        shadow = self.registry.shadow_version(asset)
+        rows = []
+        for version in reversed(self.registry.versions(asset)):
+            try:
+                manifest = self.registry.check_loadable(asset, version)
+                problem = None
+            except RegistryError as exc:
+                manifest, problem = self._readable_manifest(asset, version), str(exc)
+            rows.append({"version": version, "manifest": manifest, "active": version == active,
+                         "shadow": version == shadow, "problem": problem})
+        return rows
+
+    def _readable_manifest(self, asset, version):
+        try:
+            return self.registry.manifest(asset, version)
+        except RegistryError:
+            return {}

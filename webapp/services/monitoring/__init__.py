@@ -1,0 +1,1 @@
+"""Monitoring figures: day-file cache, summaries, drift, application log errors, the report."""

@@ -1,0 +1,306 @@
+"""The versioned model store: model_store/<asset>/v<N>/{model.pkl, manifest.json} and ACTIVE."""
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+import uuid
+from dataclasses import dataclass
+
+import joblib
+import sklearn
+
+from features.schema import is_valid_asset_name
+from webapp.services.storage import write_text_atomic
+
+VERSION_PATTERN = re.compile(r"^v[1-9][0-9]{0,5}$")
+MODEL_FILE = "model.pkl"
+MANIFEST_FILE = "manifest.json"
+ACTIVE_FILE = "ACTIVE"
+SHADOW_FILE = "SHADOW"
+log = logging.getLogger("vigie.registry")
+
+
+class RegistryError(Exception):
+    """Base class of model store errors; the message is meant for people."""
+
+
+class InvalidName(RegistryError):
+    """An asset or version name that Vigie would never generate."""
+
+
+class UnknownAsset(RegistryError):
+    """No model was ever trained for this asset."""
+
+
+class UnknownVersion(RegistryError):
+    """The asset has no such version."""
+
+
+class NoActiveModel(RegistryError):
+    """The asset has versions but none is active."""
+
+
+class ModelIntegrityError(RegistryError):
+    """A version must not be loaded: its file does not match its manifest, or it is unusable."""
+
+
+@dataclass
+class LoadedModel:
+    """A verified model with the identity every prediction must record."""
+
+    asset: str
+    version: str
+    model: object
+    manifest: dict
+    # The candidate that scores beside this version, resolved in the same call (or None).
+    shadow: object = None
+
+    @property
+    def sha256(self):
+        return self.manifest["model_sha256"]
+
+
+def file_sha256(path):
+    """Hex sha256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def version_number(version):
+    """The N of 'vN'."""
+    return int(version[1:])
+
+
+def sklearn_series(version_text):
+    """'1.9.1' -> '1.9': pickles are only trusted within one scikit-learn major.minor."""
+    return ".".join(version_text.split(".")[:2])
+
+
+class ModelRegistry:
+    """File-based model registry; every name is checked before it becomes a path."""
+
+    def __init__(self, root):
+        self.root = os.path.abspath(root)
+
+    def _asset_dir(self, asset):
+        if not is_valid_asset_name(asset):
+            raise InvalidName(f"invalid asset name {asset!r}: use letters, digits, '-' or '_'")
+        return os.path.join(self.root, asset)
+
+    def _version_dir(self, asset, version):
+        if not isinstance(version, str) or not VERSION_PATTERN.fullmatch(version):
+            raise InvalidName(f"invalid version name {version!r}: versions are named v1, v2, ...")
+        return os.path.join(self._asset_dir(asset), version)
+
+    def assets(self):
+        """Names of the assets that have at least one version, sorted."""
+        if not os.path.isdir(self.root):
+            return []
+        return sorted(name for name in os.listdir(self.root)
+                      if is_valid_asset_name(name) and self.versions(name))
+
+    def versions(self, asset):
+        """The asset's versions, oldest first."""
+        folder = self._asset_dir(asset)
+        if not os.path.isdir(folder):
+            return []
+        names = [name for name in os.listdir(folder) if VERSION_PATTERN.fullmatch(name)
+                 and os.path.isfile(os.path.join(folder, name, MANIFEST_FILE))]
+        return sorted(names, key=version_number)
+
+    def require_asset(self, asset):
+        """Raise UnknownAsset unless the asset has a version."""
+        if not self.versions(asset):
+            raise UnknownAsset(f"unknown asset {asset!r}: no model has been trained for it")
+
+    def manifest(self, asset, version):
+        """The manifest of one version, as written at training time."""
+        path = os.path.join(self._version_dir(asset, version), MANIFEST_FILE)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return json.load(handle)
+        except FileNotFoundError:
+            raise UnknownVersion(f"asset {asset!r} has no version {version!r}") from None
+        except (OSError, ValueError) as exc:
+            raise ModelIntegrityError(f"{asset} {version}: unreadable manifest ({exc})") from None
+
+    def active_version(self, asset):
+        """The version named by the asset's ACTIVE file, or None."""
+        return self._read_pointer(asset, ACTIVE_FILE)
+
+    def shadow_version(self, asset):
+        """The version named by the asset's SHADOW file (scores beside the active one), or None."""
+        return self._read_pointer(asset, SHADOW_FILE)
+
+    def _read_pointer(self, asset, name):
+        try:
+            with open(os.path.join(self._asset_dir(asset), name), encoding="utf-8") as fh:
+                version = fh.read().strip()
+        except FileNotFoundError:
+            return None
+        return version if VERSION_PATTERN.fullmatch(version) else None
+
+    def _write_pointer(self, asset, name, version):
+        """Replace a pointer file atomically: readers see the old or the new name, never half."""
+        write_text_atomic(os.path.join(self._asset_dir(asset), name), version + "\n")
+
+    def check_loadable(self, asset, version):
+        """Raise ModelIntegrityError (with the reason) unless the version may be loaded."""
+        manifest = self.manifest(asset, version)
+        path = os.path.join(self._version_dir(asset, version), MODEL_FILE)
+        if not os.path.isfile(path):
+            raise ModelIntegrityError(f"{asset} {version}: {MODEL_FILE} is missing")
+        actual = file_sha256(path)
+        if actual != manifest.get("model_sha256"):
+            raise ModelIntegrityError(
+                f"{asset} {version}: {MODEL_FILE} does not match its manifest "
+                f"(sha256 {actual[:12]}… instead of {str(manifest.get('model_sha256'))[:12]}…); "
+                "it was modified after training and will not be loaded")
+        trained_with = str(manifest.get("versions", {}).get("scikit-learn", ""))
+        if sklearn_series(trained_with) != sklearn_series(sklearn.__version__):
+            raise ModelIntegrityError(
+                f"{asset} {version}: trained with scikit-learn {trained_with}, "
+                f"this installation has {sklearn.__version__}; retrain the asset")
+        return manifest
+
+    def model_file_stamp(self, asset, version):
+        """(size, mtime, inode) of a version's model.pkl; None when it is missing."""
+        try:
+            info = os.stat(os.path.join(self._version_dir(asset, version), MODEL_FILE))
+        except FileNotFoundError:
+            return None
+        return info.st_size, info.st_mtime_ns, info.st_ino
+
+    def load(self, asset, version):
+        """Load a version after verifying it (a pickle is code: never load an unverified one)."""
+        manifest = self.check_loadable(asset, version)
+        path = os.path.join(self._version_dir(asset, version), MODEL_FILE)
+        try:
+            model = joblib.load(path)
+        except Exception as exc:  # a verified file that still fails to unpickle
+            raise ModelIntegrityError(f"{asset} {version}: cannot be loaded ({exc})") from exc
+        return LoadedModel(asset, version, model, manifest)
+
+    def load_active(self, asset):
+        """Load the asset's active version."""
+        self.require_asset(asset)
+        version = self.active_version(asset)
+        if version is None:
+            raise NoActiveModel(f"asset {asset!r} has no active version")
+        return self.load(asset, version)
+
+    def activate(self, asset, version):
+        """Make a verified version active, replacing ACTIVE atomically."""
+        self.check_loadable(asset, version)
+        self._write_pointer(asset, ACTIVE_FILE, version)
+
+    def set_shadow(self, asset, version):
+        """Make a verified version the asset's shadow, or remove the shadow when None."""
+        if version is None:
+            try:
+                os.remove(os.path.join(self._asset_dir(asset), SHADOW_FILE))
+            except FileNotFoundError:
+                pass
+            return
+        self.check_loadable(asset, version)
+        self._write_pointer(asset, SHADOW_FILE, version)
+
+    def write_version(self, asset, model, manifest):
+        """Write a new version folder once (temporary folder, then rename) and return its name.
+
+        The first version of an asset becomes active; later ones wait for an activation.
+        """
+        folder = self._asset_dir(asset)
+        os.makedirs(folder, exist_ok=True)
+        staging = os.path.join(folder, f".tmp-{uuid.uuid4().hex}")
+        os.makedirs(staging)
+        try:
+            model_path = os.path.join(staging, MODEL_FILE)
+            joblib.dump(model, model_path)
+            version = self._publish(asset, staging, {**manifest, "asset": asset,
+                                                     "model_sha256": file_sha256(model_path)})
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        if self.active_version(asset) is None:
+            self.activate(asset, version)
+        return version
+
+    def _publish(self, asset, staging, manifest):
+        """Rename the staging folder to the next free vN; retried if another writer won."""
+        for _ in range(100):
+            existing = [version_number(v) for v in self.versions(asset)]
+            version = f"v{max(existing, default=0) + 1}"
+            manifest = {**manifest, "version": version}
+            with open(os.path.join(staging, MANIFEST_FILE), "w", encoding="utf-8") as handle:
+                json.dump(manifest, handle, indent=2, sort_keys=True)
+            try:
+                os.rename(staging, self._version_dir(asset, version))
+                return version
+            except OSError:
+                if not os.path.isdir(self._version_dir(asset, version)):
+                    raise
+        raise RegistryError(f"could not allocate a new version of {asset!r}")
+
+
+class ActiveModels:
+    """Per-process cache of active models that follows ACTIVE on every request.
+
+    Reading a small file per request keeps every gunicorn worker on the active version
+    within one request of a switch, with no restart and no shared memory.
+    """
+
+    def __init__(self, registry):
+        self.registry = registry
+        self._loaded = {}
+        self._lock = threading.Lock()
+
+    def get(self, asset, version=None):
+        """The asset's active version (or the given one), loaded once per process.
+
+        The result also carries the asset's shadow candidate, read in the same call, so that
+        one request (or one batch pinned to a version) uses one pair of versions throughout.
+        """
+        self.registry.require_asset(asset)
+        version = version or self.registry.active_version(asset)
+        if version is None:
+            raise NoActiveModel(f"asset {asset!r} has no active version")
+        loaded = self._cached(asset, version)
+        shadow = self._shadow_of(asset, version)
+        return dataclasses.replace(loaded, shadow=shadow) if shadow is not None else loaded
+
+    def _shadow_of(self, asset, active):
+        """The shadow candidate, or None; a broken shadow is logged and never blocks scoring."""
+        version = self.registry.shadow_version(asset)
+        if version is None or version == active:
+            return None
+        try:
+            return self._cached(asset, version)
+        except RegistryError as exc:
+            log.warning("shadow %s %s not used: %s", asset, version, exc)
+            return None
+
+    def _cached(self, asset, version):
+        """The loaded version; loaded again (and so verified again) when its file changed.
+
+        A stat per request is cheap, and a model.pkl altered on disk after loading is then
+        refused with ModelIntegrityError instead of being served from memory.
+        """
+        key = (asset, version)
+        stamp = self.registry.model_file_stamp(asset, version)
+        with self._lock:
+            cached = self._loaded.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        loaded = self.registry.load(asset, version)
+        with self._lock:
+            self._loaded[key] = (stamp, loaded)
+        return loaded

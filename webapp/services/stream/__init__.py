@@ -1,0 +1,1 @@
+"""Following a growing CSV file: its segment, its checkpoint and the follower."""

@@ -1,0 +1,1 @@
+"""HTML pages: one blueprint per area; each parses the request, calls a service, renders."""

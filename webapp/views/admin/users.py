@@ -1,0 +1,107 @@
+"""Admin page for user accounts: list, create, change a role, deactivate or reactivate."""
+
+import logging
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp
+
+from webapp.navigation import ROLE_LABELS
+from webapp.services import users
+from webapp.views.auth import role_required
+
+bp = Blueprint("admin_users", __name__, url_prefix="/admin/users")
+log = logging.getLogger("vigie.admin")
+ROLE_CHOICES = [SelectChoice(role, ROLE_LABELS[role]) for role in users.ROLES]
+
+
+class CreateUserForm(FlaskForm):
+    username = StringField(_l("User name"), validators=[
+        DataRequired(),
+        Regexp(users.USERNAME_PATTERN,
+               message=_l("Use letters, digits, '.', '-' or '_' (64 characters at most)."))])
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, default="operator")
+    password = PasswordField(_l("Password"), validators=[
+        DataRequired(),
+        Length(min=users.MIN_PASSWORD_LENGTH,
+               message=_l("At least %(count)s characters.", count=users.MIN_PASSWORD_LENGTH))])
+    confirm = PasswordField(_l("Password again"), validators=[
+        DataRequired(), EqualTo("password", message=_l("The two passwords differ."))])
+
+
+class RoleForm(FlaskForm):
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES)
+
+
+class ActiveForm(FlaskForm):
+    """Only the CSRF token; the URL says whether to deactivate or reactivate."""
+
+
+@bp.route("", methods=["GET", "POST"])
+@role_required("admin")
+def index():
+    """List the users; on a valid POST create one."""
+    form = CreateUserForm()
+    if form.validate_on_submit():
+        try:
+            user = users.create_user(current_app.config["DATABASE"], form.username.data,
+                                     form.password.data, form.role.data)
+        except users.UserError:
+            form.username.errors.append(_("A user named %(name)s already exists.",
+                                          name=form.username.data))
+        else:
+            log.info("user %s (%s) created by %s", user.username, user.role,
+                     current_user.username)
+            flash(_("User %(name)s created.", name=user.username), "success")
+            return redirect(url_for("admin_users.index"))
+    return render_template("admin/users.html", form=form, role_form=RoleForm(),
+                           active_form=ActiveForm(),
+                           users=users.list_users(current_app.config["DATABASE"])), (
+        400 if form.errors else 200)
+
+
+@bp.route("/<name>/role", methods=["POST"])
+@role_required("admin")
+def change_role(name):
+    """Give user `name` the role chosen in the row's form."""
+    form = RoleForm()
+    if form.validate_on_submit():
+        apply_change(name, lambda path: users.set_role(path, name, form.role.data),
+                     _("%(name)s is now %(role)s.", name=name,
+                       role=ROLE_LABELS[form.role.data]))
+    return redirect(url_for("admin_users.index"))
+
+
+@bp.route("/<name>/<any(deactivate, reactivate):action>", methods=["POST"])
+@role_required("admin")
+def change_active(name, action):
+    """Deactivate or reactivate user `name`."""
+    if ActiveForm().validate_on_submit():
+        message = (_("%(name)s can no longer sign in.", name=name) if action == "deactivate"
+                   else _("%(name)s can sign in again.", name=name))
+        apply_change(name, lambda path: users.set_active(path, name, action == "reactivate"),
+                     message)
+    return redirect(url_for("admin_users.index"))
+
+
+def apply_change(name, change, success_message):
+    """Run a change on another user's account and flash its outcome."""
+    if name == current_user.username:
+        flash(_("Ask another admin to change your own account."), "error")
+        return
+    try:
+        change(current_app.config["DATABASE"])
+    except users.LastAdminError:
+        flash(_("%(name)s was not changed: Vigie needs at least one active admin.", name=name),
+              "error")
+        return
+    except users.UnknownUser:
+        flash(_("There is no user named %(name)s.", name=name), "error")
+        return
+    log.info("user %s changed by %s (%s)", name, current_user.username, request.path)
+    flash(success_message, "success")

@@ -5,6 +5,7 @@ gunicorn worker can answer the progress poll, whichever worker runs the training
 """
 
 import glob
+import hashlib
 import json
 import logging
 import os
@@ -220,7 +221,10 @@ def compare_on_labelled(registry, asset, candidate, path, active=None):
         model = registry.load(asset, version).model
         metrics, _ = evaluate_model(model, frame[list(model.columns)], actual)
         sides[side] = {"version": version, **metrics}
-    return {"kind": "labelled", "file_name": os.path.basename(path), "rows": len(frame),
+    with open(path, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    return {"kind": "labelled", "file_name": os.path.basename(path), "sha256": digest,
+            "rows": len(frame),
             "anomalous_rows": int(actual.sum()), "computed_at": utc_now_iso(), **sides}
 
 

@@ -17,6 +17,7 @@ from features.schema import ASSET_NAME_PATTERN, SENSOR_COLUMNS
 from features.validation import FieldError
 from webapp.extensions import lifecycle, registry
 from webapp.services import candidates
+from webapp.services.evidence import switch_evidence
 from webapp.services.lifecycle import MAX_REASON_LENGTH, ReasonRequired, SwitchRefused
 from webapp.services.registry import InvalidName, ModelIntegrityError, UnknownAsset, UnknownVersion
 from webapp.services.training import MIN_TRAINING_ROWS, TrainingError
@@ -257,9 +258,12 @@ def candidate(asset, version):
             status = 400
     elif form.is_submitted():
         status = 400
+    active, audit = active_row(asset), audit_comparison(asset, row)
+    summary = switch_evidence(row["manifest"], active["manifest"] if active else {}, labelled,
+                              audit)
     return render_template("models/candidate.html", asset=asset, row=row, form=form,
-                           active=active_row(asset), labelled=labelled,
-                           audit=audit_comparison(asset, row), windows=AUDIT_WINDOWS), status
+                           active=active, labelled=labelled, audit=audit, evidence=summary,
+                           windows=AUDIT_WINDOWS), status
 
 
 def find_version(asset, version):

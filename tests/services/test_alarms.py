@@ -152,7 +152,8 @@ def test_page_shows_the_followed_streams_with_their_progress_and_rejected_lines(
     assert result.exit_code == 0, result.output
     text = login("operator").get("/alarms").get_data(as_text=True)
     streams = text[text.index('id="streams"'):]
-    assert str(sensor_file) in streams and "errors.csv" in streams
+    assert ">pump.csv</code>" in streams  # the name an operator knows, not the server path
+    assert str(tmp_path) not in streams and "errors.csv" not in streams
     assert '"Dernière ligne lue">3</td>' in streams  # the header is line 1
     assert "Dernière ligne lue" in streams
     assert "Flux suivis" in text

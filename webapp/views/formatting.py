@@ -1,6 +1,7 @@
 """Numbers, shares and times on pages, written the way the reader's locale reads them."""
 
 import math
+import os
 from datetime import datetime, timezone
 
 from flask_babel import format_datetime, format_decimal, format_percent, get_locale
@@ -75,7 +76,12 @@ def severity(score, threshold):
     return _("far above the threshold (%(times)s × the threshold)", times=times)
 
 
+def basename(path):
+    """The file name alone: operators need the name, not where it lies on the server."""
+    return os.path.basename(str(path or "").rstrip("/\\")) or path
+
+
 def register_filters(app):
     """Make the formatting filters available to every template."""
     app.jinja_env.filters.update(local_time=local_time, number=number, percent=percent,
-                                 severity=severity)
+                                 severity=severity, basename=basename)

@@ -53,8 +53,9 @@ test-load: install-dev ## Load and fault tests against gunicorn with 4 workers (
 bench: install-dev ## Measure speed and memory (figures go in the README)
 	$(BIN)/python -m tests.benchmarks.run
 
-evaluate: install ## Detection quality on the labelled SKAB files (F1 / FAR / MAR per file and pooled)
-	$(FLASK) evaluate --data data/skab --normal-rows 400
+evaluate: install ## Detection quality on SKAB: readings, alarms, explanations, leave-one-family-out
+	$(FLASK) evaluate --data data/skab --normal-rows 400 --explanation-check data/anomaly-free.csv
+	$(BIN)/python docs/research/family_study.py --data data/skab
 
 lint: install-dev ## Check the code with ruff
 	$(BIN)/ruff check webapp features tests docs

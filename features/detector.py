@@ -14,10 +14,17 @@ Score of a reading (after scaling and centring, vector z):
     Q  = sum_j r_j^2              with r = z - P P^T z             (residual subspace)
     score = 0.5 * (T2 / t2_limit + Q / q_limit)
 
-so a reading at both calibration limits scores 1.  Contribution of sensor j is
-0.5 * (z_j (M z)_j / t2_limit + r_j^2 / q_limit); the contributions of a reading sum
-exactly to its score (score_samples is defined as that sum).  T-squared terms can be
-slightly negative for sensors that move against their usual correlation.
+so a reading at both calibration limits scores 1.  The score is the quadratic form z' Phi z
+with Phi = 0.5 * (M / t2_limit + (I - P P^T) / q_limit).
+
+Contributions (per sensor, adding up to the score) come in two kinds, chosen by the
+`explanation` parameter:
+
+* "reconstruction" (versions trained since issue 16): reconstruction-based contributions,
+  features/explain.py; non-negative, and the top sensor is the one whose correction removes
+  most of the score.
+* "partial" (older pickles, which lack the parameter): 0.5 * (z_j (M z)_j / t2_limit +
+  r_j^2 / q_limit), which smears a fault over correlated sensors and can be negative.
 
 The fit resists contaminated calibration data: the PCA is refitted on the
 (1 - trim_fraction) share of calibration readings that score lowest (a few C-steps as in
@@ -25,6 +32,7 @@ the minimum covariance determinant), and the limits are quantiles of those readi
 """
 
 import numpy as np
+from features.explain import reconstruction_contributions
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -146,16 +154,25 @@ class PcaT2QDetector(BaseEstimator):
         Share of calibration readings discarded as suspected anomalies before the final fit.
     n_trim_steps : int
         How many times the trimmed refit is repeated (0 = plain PCA on all readings).
+    explanation : "reconstruction" or "partial"
+        How `contributions` shares a score among sensors (module docstring); it does not
+        change the scores.
 
     Attributes set by fit: mean_, components_ (n_features, k), eigenvalues_ (k,),
     t2_limit_, q_limit_, n_components_, inlier_mask_ (calibration readings kept).
     """
 
-    def __init__(self, variance=0.99, limit_quantile=0.99, trim_fraction=0.1, n_trim_steps=2):
+    # Pickles made before the parameter existed read this class default and keep explaining
+    # their verdicts as they did when they were audited.
+    explanation = "partial"
+
+    def __init__(self, variance=0.99, limit_quantile=0.99, trim_fraction=0.1, n_trim_steps=2,
+                 explanation="reconstruction"):
         self.variance = variance
         self.limit_quantile = limit_quantile
         self.trim_fraction = trim_fraction
         self.n_trim_steps = n_trim_steps
+        self.explanation = explanation
 
     def fit(self, X, y=None):
         """Fit the principal subspace and the T-squared / Q limits on calibration rows."""
@@ -193,16 +210,29 @@ class PcaT2QDetector(BaseEstimator):
         residual = centred - (centred @ self.components_) @ self.components_.T
         return t2, residual ** 2
 
+    def _partial_contributions(self, values):
+        t2, q = self._statistics(values)
+        return 0.5 * (t2 / self.t2_limit_ + q / self.q_limit_)
+
+    def score_metric(self):
+        """Phi such that the score of a centred reading z is z' Phi z."""
+        weights = (self.components_ / self.eigenvalues_) @ self.components_.T
+        residual = np.eye(len(self.components_)) - self.components_ @ self.components_.T
+        return 0.5 * (weights / self.t2_limit_ + residual / self.q_limit_)
+
     def contributions(self, X):
         """Per-feature terms of shape (n, n_features) whose row sums equal score_samples(X)."""
         check_is_fitted(self, "components_")
         values = validate_data(self, X, reset=False, ensure_min_samples=0)
-        t2, q = self._statistics(values)
-        return 0.5 * (t2 / self.t2_limit_ + q / self.q_limit_)
+        if self.explanation == "reconstruction":
+            return reconstruction_contributions(values - self.mean_, self.score_metric())
+        return self._partial_contributions(values)
 
     def score_samples(self, X):
         """Anomaly score of each row, higher is more abnormal; about 1 at the calibration limits."""
-        return self.contributions(X).sum(axis=1)
+        check_is_fitted(self, "components_")
+        values = validate_data(self, X, reset=False, ensure_min_samples=0)
+        return self._partial_contributions(values).sum(axis=1)
 
 
 def calibrate_threshold(scores, quantile=1.0, factor=6.0):

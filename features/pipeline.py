@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import RobustScaler
 
+from features.calibration import calibration_check, calibration_ranges
 from features.detector import (
     PcaT2QDetector,
     TrailingMean,
@@ -36,6 +37,8 @@ DEFAULT_SETTINGS = {
     # (docs/research/threshold_study.py, section 3).
     "single_threshold_quantile": 0.99,
     "single_threshold_factor": 1.25,
+    # How a score is shared among sensors (features/explain.py); it does not change scores.
+    "explanation": "reconstruction",
 }
 
 
@@ -59,7 +62,8 @@ def build_pipeline(settings, columns=SENSOR_COLUMNS):
         ("smooth", TrailingMean(settings["input_window"])),
         ("scale", RobustScaler()),
         ("detector", PcaT2QDetector(variance=settings["variance"],
-                                    trim_fraction=settings["trim_fraction"])),
+                                    trim_fraction=settings["trim_fraction"],
+                                    explanation=settings.get("explanation", "reconstruction"))),
     ])
 
 
@@ -89,6 +93,8 @@ class AnomalyModel:
     """
 
     single_threshold = None
+    # Per-sensor calibration ranges (features/calibration.py); None for older versions.
+    calibration_ranges = None
 
     def __init__(self, pipeline, threshold, settings, columns, single_threshold=None):
         self.pipeline = pipeline
@@ -153,6 +159,14 @@ class AnomalyModel:
                 values = step.transform(values)
         return self.pipeline[-1].contributions(values)
 
+    def calibration_check(self, frame):
+        """Whether most readings of `frame` lie far outside the calibration data's range.
+
+        Plain data for the API, batch files and pages (features/calibration.py), or None
+        for versions trained before the ranges were recorded: no check then.
+        """
+        return calibration_check(frame, self.calibration_ranges)
+
     def score_one(self, values):
         """Score a single reading on its own (no earlier readings are known)."""
         return self.score(pd.DataFrame([values], columns=list(self.columns)))
@@ -168,6 +182,7 @@ def fit_model(frame, settings=None):
     pipeline = build_pipeline(settings)
     pipeline.fit(frame)
     model = AnomalyModel(pipeline, 0.0, settings, SENSOR_COLUMNS)
+    model.calibration_ranges = calibration_ranges(frame, model.columns)
     scores = model.score(frame).scores
     # Warm-up readings have incomplete trailing windows: leave them out of the threshold.
     scores = scores[min(model.context_size, len(scores) - 1):]

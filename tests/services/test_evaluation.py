@@ -173,3 +173,10 @@ def test_single_readings_are_judged_on_their_own_against_the_single_threshold():
     assert np.array_equal(result.verdicts, alone)
     sequence = evaluate_frame(frame, labels, CALIBRATION)
     assert not np.array_equal(result.verdicts, sequence.verdicts)
+
+
+def test_files_are_pooled_per_folder_too():
+    evaluation = evaluate_paths(FILES, CALIBRATION, root=SKAB)
+    folders = evaluation.by_folder()
+    assert list(folders) == ["valve1", "other"]
+    assert folders["valve1"].pooled == evaluation.files[0].metrics

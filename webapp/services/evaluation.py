@@ -18,6 +18,7 @@ from features.pipeline import fit_model
 from features.schema import LABEL_COLUMN
 from features.validation import SchemaError, validate_frame
 from webapp.services.csvfiles import CsvFormatError, read_table
+from webapp.services.events import event_counts, pool_counts, summarise
 
 # Fewer calibration readings than this cannot fill the trailing windows and fit the PCA.
 MIN_NORMAL_ROWS = 20
@@ -66,10 +67,19 @@ class FileEvaluation:
     metrics: dict
     warnings: list = field(default_factory=list)
     verdicts: np.ndarray = field(default=None, repr=False)
+    # Raw event-level counts (webapp/services/events.py): episodes, alarms, delays.
+    event_counts: dict = field(default=None, repr=False)
+    # The out-of-calibration verdict on the scored readings (features/calibration.py).
+    calibration: dict = field(default=None, repr=False)
 
     @property
     def rows_scored(self):
         return self.metrics["rows"]
+
+    @property
+    def events(self):
+        """Event-level figures: episodes detected, delays, false alarms per hour, overruns."""
+        return summarise(self.event_counts)
 
 
 @dataclass
@@ -85,6 +95,21 @@ class Evaluation:
         """Metrics over all scored readings of all evaluated files (counts summed, not averaged)."""
         return metrics_from_counts(*(sum(f.metrics[key] for f in self.files)
                                      for key in ("tp", "fp", "fn", "tn")))
+
+    def by_folder(self):
+        """One Evaluation per first folder of the file names (e.g. valve1, other), in order."""
+        folders = {}
+        for result in self.files:
+            name = result.name.replace(os.sep, "/")
+            folder = name.split("/")[0] if "/" in name else ""
+            folders.setdefault(folder, []).append(result)
+        return {folder: Evaluation(files, [], self.normal_rows)
+                for folder, files in folders.items()}
+
+    @property
+    def pooled_events(self):
+        """Event-level figures over all evaluated files (counts summed, delays pooled)."""
+        return summarise(pool_counts(f.event_counts for f in self.files))
 
 
 def _summarise(errors):
@@ -147,10 +172,12 @@ def evaluate_model(model, frame, labels, context=None, single=False):
     return confusion_metrics(labels, verdicts), verdicts
 
 
-def evaluate_frame(frame, labels, normal_rows, settings=None, name="", single=False):
+def evaluate_frame(frame, labels, normal_rows, settings=None, name="", single=False,
+                   policy=None):
     """The protocol on one file already read: calibrate on the first rows, score the rest.
 
     `single=True` scores each remaining reading on its own instead of as a sequence.
+    `policy` is the alarm policy (K of N, M) the event-level figures use.
     """
     labels = np.asarray(labels, dtype=int)
     _check_normal_rows(normal_rows, len(frame))
@@ -160,11 +187,13 @@ def evaluate_frame(frame, labels, normal_rows, settings=None, name="", single=Fa
     model, warnings = fit_model(calibration, settings)
     metrics, verdicts = evaluate_model(model, scored[columns], labels[normal_rows:],
                                        context=calibration, single=single)
+    events = event_counts(labels[normal_rows:], verdicts, policy)
     return FileEvaluation(name, len(frame), normal_rows, int(labels[:normal_rows].sum()),
-                          model.threshold, metrics, list(warnings), verdicts)
+                          model.threshold, metrics, list(warnings), verdicts, events,
+                          model.calibration_check(scored[columns]))
 
 
-def evaluate_file(source, normal_rows=400, settings=None, name=None, single=False):
+def evaluate_file(source, normal_rows=400, settings=None, name=None, single=False, policy=None):
     """The protocol on one labelled file (path or binary file object); returns FileEvaluation.
 
     Raises EvaluationError when the file cannot be read, has no anomaly column, holds
@@ -173,7 +202,7 @@ def evaluate_file(source, normal_rows=400, settings=None, name=None, single=Fals
     if name is None:
         name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "uploaded file"
     frame, labels = load_labelled_frame(source)
-    return evaluate_frame(frame, labels, normal_rows, settings, name, single)
+    return evaluate_frame(frame, labels, normal_rows, settings, name, single, policy)
 
 
 def _natural_key(path):
@@ -194,7 +223,8 @@ def labelled_csv_paths(path):
     return sorted(found, key=_natural_key)
 
 
-def evaluate_paths(paths, normal_rows=400, settings=None, root=None, single=False):
+def evaluate_paths(paths, normal_rows=400, settings=None, root=None, single=False,
+                   policy=None):
     """The protocol on several files; one bad file is reported, not fatal to the others.
 
     Returns an Evaluation whose `failures` lists (name, message) of the files that could not
@@ -204,7 +234,23 @@ def evaluate_paths(paths, normal_rows=400, settings=None, root=None, single=Fals
     for path in paths:
         name = os.path.relpath(path, root) if root else path
         try:
-            files.append(evaluate_file(path, normal_rows, settings, name=name, single=single))
+            files.append(evaluate_file(path, normal_rows, settings, name=name, single=single,
+                                       policy=policy))
         except EvaluationError as exc:
             failures.append((name, str(exc)))
     return Evaluation(files, failures, normal_rows)
+
+
+def out_of_calibration_files(normal_frame, paths, root=None):
+    """(name, calibration check) of each readable file against one model fitted on
+    `normal_frame`: how often the out-of-calibration verdict fires on other recordings."""
+    model, _ = fit_model(normal_frame)
+    checks = []
+    for path in paths:
+        name = os.path.relpath(path, root) if root else path
+        try:
+            frame, _ = load_labelled_frame(path)
+        except EvaluationError:
+            continue
+        checks.append((name, model.calibration_check(frame)))
+    return checks

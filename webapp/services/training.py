@@ -9,12 +9,14 @@ import numpy as np
 import pandas as pd
 import sklearn
 
+from features.calibration import compare_calibration
 from features.pipeline import DETECTOR_NAME, fit_model
 from features.schema import LABEL_COLUMN, SENSOR_COLUMNS, schema_as_records
 from features.validation import validate_frame
 from webapp.services.storage import utc_now_iso
 from webapp.services.csvfiles import read_table
 from webapp.services.evaluation import confusion_metrics
+from webapp.services.registry import RegistryError
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 HISTOGRAM_BINS = 20
@@ -114,7 +116,34 @@ def threshold_method(settings):
             "scores")
 
 
-def build_manifest(path, frame, train, model, warnings, metrics, created_by):
+def compare_with_active(registry, asset, train):
+    """The new calibration readings seen by the asset's active version (None without one).
+
+    Returns the comparison of features.calibration.compare_calibration plus the version.
+    """
+    try:
+        version = registry.active_version(asset)
+        if version is None:
+            return None
+        previous = registry.load(asset, version).model
+    except RegistryError:
+        return None  # an unloadable active version is reported elsewhere; nothing to compare
+    return {"version": version, **compare_calibration(previous, train)}
+
+
+def comparison_warning(comparison):
+    """A calibration warning when the new data is unlike the active version, else None."""
+    if not comparison or not comparison["unlike"]:
+        return None
+    sensors = ", ".join(comparison["sensors"])
+    return (f"The calibration data is unlike the active version {comparison['version']}: it "
+            f"flags {comparison['share_flagged']:.0%} of these readings as anomalous, mostly "
+            f"through {sensors}. Unless the machine changed on purpose (overhaul, new operating "
+            "point), an anomaly may have been under way during calibration: check the data "
+            "before activating this version.")
+
+
+def build_manifest(path, frame, train, model, warnings, metrics, created_by, comparison=None):
     """Everything an auditor needs to know about how a version was made."""
     with open(path, "rb") as handle:
         data_sha = hashlib.sha256(handle.read()).hexdigest()
@@ -129,6 +158,8 @@ def build_manifest(path, frame, train, model, warnings, metrics, created_by):
         "single_threshold": model.single_threshold,
         "threshold_method": threshold_method(model.settings),
         "training_stats": sensor_statistics(train), "calibration_warnings": warnings,
+        "calibration_ranges": model.calibration_ranges,
+        "calibration_comparison": comparison,
         "evaluation": metrics,
     }
 
@@ -139,7 +170,11 @@ def train_version(registry, asset, path, normal_rows=None, created_by="cli"):
     frame = load_training_frame(path)
     train, holdout = split_normal_rows(frame, normal_rows)
     model, warnings = fit_model(train[list(SENSOR_COLUMNS)])
+    comparison = compare_with_active(registry, asset, train[list(SENSOR_COLUMNS)])
+    if comparison_warning(comparison):
+        warnings = [*warnings, comparison_warning(comparison)]
     metrics = evaluate_holdout(model, holdout)
-    manifest = build_manifest(path, frame, train, model, warnings, metrics, created_by)
+    manifest = build_manifest(path, frame, train, model, warnings, metrics, created_by,
+                              comparison)
     version = registry.write_version(asset, model, manifest)
     return version, registry.manifest(asset, version)

@@ -29,6 +29,13 @@ def test_scores_severity_thresholds_and_times_in_the_readers_locale(browser, ser
     else:
         assert "single-reading threshold" in score and re.search(r"\d\.\d", score)
         assert re.search(r"above the threshold \([\d,.]+ × the threshold\)", severity)
+    first = page.locator("#contributions tbody tr").first  # the sensor to check, in words
+    french = language == "fr"
+    label = first.locator(".sensor-label").inner_text()
+    assert label == ("Pression en sortie de pompe" if french else "Pressure after the pump")
+    assert first.locator(".value").inner_text() == ("9,500 bar" if french else "9.500 bar")
+    assert "bar" in first.locator(".usual").inner_text()
+    assert "-" not in first.locator(".share").inner_text()
     screenshot(page, f"numbers-predict-{size}-{language}")
     page.goto(server["url"] + "/history?date_from=2000-01-01")
     first_time = page.locator("#history-rows time").first

@@ -125,7 +125,7 @@ def test_page_lists_open_alarms_first_with_their_details_and_filters_by_asset(ap
     text = client.get("/alarms").get_data(as_text=True)
     assert text.index("pump-2-def-40") < text.index("pump-1-abc-17")
     for expected in ("2026-01-01 10:00:00", "2026-01-01 10:05:30", "5 min 30 s", "20",
-                     "Current, Pressure", "v1"):
+                     "Courant moteur, Pression en sortie de pompe", "v1"):
         assert expected in text
     # French is the default language: the page and its labels are translated.
     for expected in ("Alarmes", "En cours", "Terminée", "Ouverte le", "Tous les équipements"):

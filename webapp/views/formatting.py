@@ -8,6 +8,8 @@ from flask_babel import format_datetime, format_decimal, format_percent, get_loc
 from flask_babel import gettext as _
 from markupsafe import Markup
 
+from features.schema import SENSORS_BY_NAME
+
 # Locale formatting: every number, share and time on a page goes through these filters, so
 # French pages read "2 281,5" and "12,3 %" and times are the plant's, with UTC on hover.
 
@@ -48,6 +50,18 @@ def number(value, decimals=None):
     return format_decimal(round(value, decimals), format=pattern)
 
 
+def reading(value, significant=4):
+    """A sensor value with `significant` digits in the reader's locale (0,2025 · 26,85 · 238,9)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return value if value not in (None, "") else "—"
+    if value == 0 or math.isnan(value) or math.isinf(value):
+        return number(value, 0) if value == 0 else str(value)
+    decimals = max(0, min(6, significant - 1 - math.floor(math.log10(abs(value)))))
+    return number(value, decimals)
+
+
 def percent(share, decimals=1):
     """A share (0.123) as a percentage in the reader's locale ('12,3 %', '12.3%')."""
     try:
@@ -81,7 +95,28 @@ def basename(path):
     return os.path.basename(str(path or "").rstrip("/\\")) or path
 
 
+def sensor_label(name):
+    """A sensor column's label in the reader's language ('Courant moteur'); unknown names as is."""
+    sensor = SENSORS_BY_NAME.get(name)
+    return sensor.label(get_locale().language) if sensor else name
+
+
+def sensor_unit(name):
+    """A sensor column's unit ('A'), '' for unknown names."""
+    sensor = SENSORS_BY_NAME.get(name)
+    return sensor.unit if sensor else ""
+
+
+def sensor_labels(names):
+    """Sensor columns (a list or a 'A;B' string) as their labels, comma-separated."""
+    if isinstance(names, str):
+        names = [name for name in names.split(";") if name]
+    return ", ".join(sensor_label(name) for name in names)
+
+
 def register_filters(app):
     """Make the formatting filters available to every template."""
     app.jinja_env.filters.update(local_time=local_time, number=number, percent=percent,
-                                 severity=severity, basename=basename)
+                                 reading=reading, severity=severity, basename=basename,
+                                 sensor_label=sensor_label, sensor_unit=sensor_unit,
+                                 sensor_labels=sensor_labels)

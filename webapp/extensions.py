@@ -41,3 +41,14 @@ def active_models():
 def audit_sink():
     """Where audit rows go."""
     return current_app.extensions["vigie.audit"]
+
+
+def monitoring_sources():
+    """The monitoring figures' sources; made on first use (its libraries are heavy), and its
+    summary cache is only a speed-up: the files stay the truth."""
+    held = current_app.extensions.get("vigie.monitoring")
+    if held is None:
+        from webapp.services.monitoring.report import MonitoringSources
+        held = MonitoringSources(current_app.config["LOG_DIR"], registry())
+        current_app.extensions["vigie.monitoring"] = held
+    return held

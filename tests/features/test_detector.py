@@ -6,15 +6,9 @@ import pytest
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import RobustScaler
 
-from features.detector import (
-    PcaT2QDetector,
-    TrailingMean,
-    calibrate_threshold,
-    calibration_warnings,
-    smooth_contributions,
-    trailing_argmax,
-    trailing_mean,
-)
+from features.detector import (PcaT2QDetector, TrailingMean, calibrate_threshold,
+                               calibration_warnings, smooth_contributions, trailing_argmax,
+                               trailing_mean)
 from features.pipeline import fit_model
 from features.schema import SENSOR_COLUMNS
 

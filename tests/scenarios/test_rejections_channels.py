@@ -5,8 +5,8 @@ import glob
 import io
 import os
 
-from tests.conftest import NORMAL_CSV
 from tests.api.test_predict import key, normal_readings, post  # noqa: F401  (fixture and helpers)
+from tests.conftest import NORMAL_CSV
 from webapp.services.audit import CsvAuditSink
 from webapp.services.batch.scorer import score_file
 from webapp.services.registry import ModelRegistry

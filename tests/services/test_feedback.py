@@ -10,9 +10,9 @@ import pytest
 from tests.conftest import NORMAL_CSV, csrf_token
 from tests.support.monitoring_fixtures import normal_pool, synthetic_rows, write_audit_day
 from webapp.services.alarms import ALARM_COLUMNS
-from webapp.services.storage import append_csv
 from webapp.services.feedback import (FeedbackError, feedback_path, labelled_readings,
                                       read_feedback, record_feedback)
+from webapp.services.storage import append_csv
 
 
 @pytest.fixture(scope="module")

@@ -4,15 +4,15 @@ from flask import jsonify, request
 
 from webapp.api import ApiError, api_key_required, bp
 from webapp.api.openapi import add_paths, add_schemas, error_responses, json_response
-from webapp.services.monitoring.report import QueryError
-from webapp.views.monitoring import report_from_args
+from webapp.extensions import monitoring_sources
+from webapp.services.monitoring.report import QueryError, report_from_args
 
 
 @bp.route("/monitoring")
 @api_key_required("analyst")
 def monitoring():
     try:
-        report = report_from_args(request.args)
+        report = report_from_args(monitoring_sources(), request.args)
     except QueryError as exc:
         raise ApiError(400, str(exc)) from None
     return jsonify(report)

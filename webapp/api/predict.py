@@ -11,8 +11,8 @@ import pandas as pd
 from flask import current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from features.schema import is_valid_asset_name, sensors_from_records
-from features.validation import validate_reading
+from features.schema import is_valid_asset_name
+from features.validation import FieldError, validate_reading
 from webapp.api import ApiError, api_key_required, bp
 from webapp.api.openapi import add_paths, add_schemas, error_responses, json_response
 from webapp.extensions import active_models, audit_sink, registry
@@ -162,7 +162,7 @@ def reading_errors(reading, index, sensors):
 
 def validated_frame(readings, loaded):
     """(frame of sensor values, timestamps) when every reading is valid, else 422 for all."""
-    sensors = sensors_from_records(loaded.manifest["features"])
+    sensors = loaded.sensors
     rows, timestamps, errors = [], [], []
     for index, reading in enumerate(readings):
         values, timestamp, reading_problems = reading_errors(reading, index, sensors)
@@ -170,8 +170,10 @@ def validated_frame(readings, loaded):
         timestamps.append(timestamp)
         errors.extend(reading_problems)
     if errors:
+        refused = [FieldError(e["index"], e["field"], e.get("code", "invalid"), e["message"])
+                   for e in errors]
         record_rejections(current_app.config["LOG_DIR"], "api", g.api_key.principal,
-                          loaded.asset, errors, request_id=g.request_id)
+                          loaded.asset, refused, request_id=g.request_id)
         invalid = len({error["index"] for error in errors})
         raise ApiError(422, f"{invalid} of {len(readings)} readings have invalid values; "
                             "nothing was scored", errors)

@@ -10,7 +10,8 @@ from flask.cli import with_appcontext
 from webapp.commands.common import cli_principal, fail
 from webapp.extensions import active_models, audit_sink, registry
 from webapp.services.audit import AuditError
-from webapp.services.batch.scorer import BatchFileError, new_batch_id, score_file
+from webapp.services.batch.reader import BatchFileError
+from webapp.services.batch.scorer import new_batch_id, score_file
 from webapp.services.batch.watch import WatchBusy, WatchFolder
 from webapp.services.registry import RegistryError
 

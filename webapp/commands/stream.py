@@ -15,7 +15,8 @@ from webapp.extensions import active_models, audit_sink, registry
 from webapp.services.alarms import AlarmPolicy, AlarmPolicyError
 from webapp.services.audit import AuditError
 from webapp.services.registry import RegistryError
-from webapp.services.stream.follower import DEFAULT_MAX_LINES, StreamError, StreamFollower
+from webapp.services.stream.checkpoint import StreamError
+from webapp.services.stream.follower import DEFAULT_MAX_LINES, StreamFollower
 
 
 def stream_principal():

@@ -20,16 +20,16 @@ import pandas as pd
 from features.schema import LABEL_COLUMN, is_valid_asset_name
 from features.validation import SchemaError
 from webapp.services.audit import asset_rows_since
-from webapp.services.storage import utc_now_iso, write_json_atomic
 from webapp.services.evaluation import evaluate_model
+from webapp.services.jobs import DONE, FAILED, QUEUED, RUNNING, UNFINISHED, process_alive
 from webapp.services.lifecycle import ACTIVATE, TRAIN
+from webapp.services.storage import utc_now_iso, write_json_atomic
 from webapp.services.training import TrainingError, load_training_frame, train_version
 
 log = logging.getLogger("vigie.candidates")
 
 JOB_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 UPLOAD_NAME_PATTERN = re.compile(r"[^A-Za-z0-9._-]+")
-QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 # Steps in the order a job goes through them, with the share of the work done when each starts.
 STEPS = {"queued": 0, "validating": 10, "training": 30, "comparing": 80, "finished": 100}
 MAX_DISAGREEMENTS = 200
@@ -74,20 +74,10 @@ def read_job(log_dir, job_id):
             job = json.load(handle)
     except FileNotFoundError:
         raise JobNotFound(f"no training job {job_id!r}") from None
-    if job["state"] in (QUEUED, RUNNING) and not _process_alive(job.get("pid")):
+    if job["state"] in UNFINISHED and not process_alive(job.get("pid")):
         job = {**job, "state": FAILED,
                "message": "the server process running this training stopped; start it again"}
     return job
-
-
-def _process_alive(pid):
-    try:
-        os.kill(int(pid), 0)
-    except (TypeError, ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def jobs_for_version(log_dir, asset, version):

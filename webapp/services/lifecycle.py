@@ -10,8 +10,8 @@ import fcntl
 import os
 from contextlib import contextmanager
 
-from webapp.services.storage import append_csv, utc_now_iso
 from webapp.services.registry import RegistryError
+from webapp.services.storage import append_csv, utc_now_iso
 
 EVENT_COLUMNS = ("timestamp_utc", "principal", "asset", "from_version", "to_version", "action",
                  "reason")

@@ -1,6 +1,7 @@
 """The versioned model store: model_store/<asset>/v<N>/{model.pkl, manifest.json} and ACTIVE."""
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import joblib
 import sklearn
 
-from features.schema import is_valid_asset_name
+from features.schema import is_valid_asset_name, sensors_from_records
 from webapp.services.storage import write_text_atomic
 
 VERSION_PATTERN = re.compile(r"^v[1-9][0-9]{0,5}$")
@@ -63,6 +64,11 @@ class LoadedModel:
     @property
     def sha256(self):
         return self.manifest["model_sha256"]
+
+    @functools.cached_property
+    def sensors(self):
+        """The sensors this version reads, with the ranges and units of its manifest."""
+        return sensors_from_records(self.manifest["features"])
 
 
 def file_sha256(path):

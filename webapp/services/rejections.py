@@ -27,19 +27,11 @@ def rejection_path(log_dir, day):
     return os.path.join(log_dir, f"rejections-{day}.csv")
 
 
-def rejection_fields(problem):
-    """reading, field, code and message of a FieldError, a batch RowProblem, an API detail
-    or a stream's rejected-line tuple."""
-    if isinstance(problem, tuple):  # a stream's rejected line: (line, field, code, message)
-        return dict(zip(("reading", "field", "code", "message"), problem, strict=True))
-    if isinstance(problem, dict):  # the JSON API's error details
-        return {"reading": problem["index"], "field": problem["field"],
-                "code": problem.get("code", "invalid"), "message": problem["message"]}
-    if hasattr(problem, "line"):  # a batch file's rejected row: its line in the file
-        return {"reading": problem.line, "field": problem.column, "code": problem.code,
-                "message": problem.reason}
-    return {"reading": problem.index, "field": problem.field, "code": problem.code,
-            "message": problem.message}
+def rejection_fields(error):
+    """The row of one refused value: every channel hands a features.validation.FieldError
+    (index = the reading's index in a request, or its line in a file)."""
+    return {"reading": error.index, "field": error.field, "code": error.code,
+            "message": error.message}
 
 
 def record_rejections(log_dir, channel, principal, asset, errors, request_id=""):

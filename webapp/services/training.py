@@ -13,10 +13,10 @@ from features.calibration import compare_calibration
 from features.pipeline import DETECTOR_NAME, fit_model
 from features.schema import LABEL_COLUMN, SENSOR_COLUMNS, schema_as_records
 from features.validation import validate_frame
-from webapp.services.storage import utc_now_iso
 from webapp.services.csvfiles import read_table
 from webapp.services.evaluation import confusion_metrics
 from webapp.services.registry import RegistryError
+from webapp.services.storage import utc_now_iso
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 HISTOGRAM_BINS = 20

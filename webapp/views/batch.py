@@ -1,7 +1,6 @@
 """Views of the /batch page: upload a CSV, follow its processing, read and download its results."""
 
 import os
-import threading
 from urllib.parse import quote
 
 from flask import (Blueprint, Response, abort, current_app, jsonify, redirect, render_template,
@@ -13,12 +12,13 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField
 
-from features.schema import SENSORS_BY_NAME, sensors_from_records
+from features.schema import SENSORS_BY_NAME
 from webapp.errors import error_response
 from webapp.extensions import active_models, audit_sink, registry
-from webapp.services.batch.reader import BatchFileError, check_header, read_header
-from webapp.services.batch.store import DONE, BatchStore, process_stored_batch, save_upload
+from webapp.services.batch.reader import BatchFileError
+from webapp.services.batch.store import BatchStore, start_upload
 from webapp.services.csvfiles import excel_fr_lines
+from webapp.services.jobs import DONE
 from webapp.views.auth import role_required
 from webapp.views.messages import field_message
 
@@ -133,27 +133,11 @@ def upload():
 
 
 def start_batch(asset, storage):
-    """Check the header now, save the upload, and score it in a background thread.
-
-    The header is checked before anything is queued so that missing columns are reported on
-    the form itself. The thread writes status.json, which any worker can serve to the poll.
-    """
-    loaded = active_models().get(asset)
-    storage.stream.seek(0)
-    _, columns = read_header(storage.stream)
-    check_header(columns, sensors_from_records(loaded.manifest["features"]))
-    storage.stream.seek(0)
-    store = batch_store()
-    batch_id = store.create({"asset": asset, "model_version": loaded.version,
-                             "principal": current_user.principal, "channel": "batch",
-                             "filename": os.path.basename(storage.filename or "upload.csv")})
-    sha256, size = save_upload(storage.stream, store.path(batch_id, "input.csv"))
-    store.update_meta(batch_id, sha256=sha256, size=size)
-    threading.Thread(target=process_stored_batch, name=f"batch-{batch_id}", daemon=True,
-                     args=(store, batch_id, loaded, audit_sink(),
-                           current_app.config["BATCH_CHUNK_ROWS"],
-                           current_app.config["LOG_DIR"])).start()
-    return batch_id
+    """Queue the uploaded file for scoring (BatchFileError when its header is wrong)."""
+    return start_upload(batch_store(), active_models().get(asset), audit_sink(), storage.stream,
+                        storage.filename, current_user.principal,
+                        chunk_rows=current_app.config["BATCH_CHUNK_ROWS"],
+                        rejections_dir=current_app.config["LOG_DIR"])
 
 
 @bp.route("/<batch_id>")

@@ -1,29 +1,14 @@
 """The monitoring page: service health, model behaviour, drift and data quality, as charts."""
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 
-from webapp.extensions import registry
-from webapp.services.monitoring.report import WINDOWS, MonitoringSources, QueryError, report_for
+from webapp.extensions import monitoring_sources, registry
+from webapp.services.monitoring.report import WINDOWS, QueryError, report_from_args
 from webapp.views.auth import role_required
 
 bp = Blueprint("monitoring", __name__)
 WINDOW_CHOICES = tuple(WINDOWS) + ("dates",)
-
-
-def monitoring_sources():
-    """This app's sources; its summary cache is only a speed-up (the files stay the truth)."""
-    held = current_app.extensions.get("vigie.monitoring")
-    if held is None:
-        held = MonitoringSources(current_app.config["LOG_DIR"], registry())
-        current_app.extensions["vigie.monitoring"] = held
-    return held
-
-
-def report_from_args(args):
-    """The report of the asset and window named in the query string (QueryError if unclear)."""
-    return report_for(monitoring_sources(), args.get("asset"), args.get("window", "day"),
-                      args.get("from"), args.get("to"))
 
 
 def query_message(error):
@@ -45,7 +30,7 @@ def page():
               "window": request.args.get("window", "day"),
               "from": request.args.get("from", ""), "to": request.args.get("to", "")}
     try:
-        report, error = report_from_args(request.args), None
+        report, error = report_from_args(monitoring_sources(), request.args), None
     except QueryError as exc:
         report, error = None, query_message(exc)
     return render_template("monitoring/page.html", report=report, error=error, choice=choice,

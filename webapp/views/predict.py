@@ -8,7 +8,6 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 
-from features.schema import sensors_from_records
 from features.validation import validate_reading
 from webapp.extensions import active_models, audit_sink, registry
 from webapp.services.explanations import sensor_rows
@@ -49,7 +48,7 @@ def home():
     if asset is None:
         return render_template("predict/no_model.html")
     loaded = active_models().get(asset)
-    sensors = sensors_from_records(loaded.manifest["features"])
+    sensors = loaded.sensors
     form = reading_form(assets, sensors, request.form if request.method == "POST" else None)
     form.asset.data = asset
     if request.method == "GET" and request.args.get("example"):

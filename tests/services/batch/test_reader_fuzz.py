@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from features.schema import SENSOR_COLUMNS
 from tests.conftest import NORMAL_CSV
 from webapp.services.audit import AUDIT_COLUMNS, CsvAuditSink
-from webapp.services.batch.scorer import BatchFileError, score_file
+from webapp.services.batch.reader import BatchFileError
+from webapp.services.batch.scorer import score_file
 from webapp.services.registry import ModelRegistry
 
 with open(NORMAL_CSV, encoding="utf-8") as _handle:

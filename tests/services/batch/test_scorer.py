@@ -11,8 +11,8 @@ import pytest
 from features.schema import SENSOR_COLUMNS
 from tests.conftest import NORMAL_CSV
 from webapp.services.audit import CsvAuditSink, count_batch_rows
-from webapp.services.batch.scorer import (ERROR_COLUMNS, RESULT_COLUMNS, BatchFileError,
-                                          ScoreOutline, score_file)
+from webapp.services.batch.reader import BatchFileError
+from webapp.services.batch.scorer import ERROR_COLUMNS, RESULT_COLUMNS, ScoreOutline, score_file
 from webapp.services.evaluation import confusion_metrics
 from webapp.services.registry import ModelRegistry
 

@@ -2,8 +2,8 @@
 
 import os
 
-from tests.support.batch_probe import run_probe
 from tests.conftest import NORMAL_CSV
+from tests.support.batch_probe import run_probe
 
 ROWS = 1_000_000
 # Reading the whole file at once as text cells takes well over 1 GB; chunks of 20,000 rows

@@ -12,13 +12,14 @@ from tests.conftest import NORMAL_CSV
 from tests.support.monitoring_fixtures import (normal_pool, synthetic_rows, write_audit_day,
                                                write_history)
 from webapp.services.alarms import ALARM_COLUMNS
-from webapp.services.storage import append_csv
 from webapp.services.feedback import record_feedback
 from webapp.services.monitoring import drift
-from webapp.services.monitoring.report import (MonitoringSources, QueryError, SummaryCache,
-                                               monitoring_report, report_for, resolve_window)
+from webapp.services.monitoring.daycache import SummaryCache
+from webapp.services.monitoring.report import (MonitoringSources, QueryError, monitoring_report,
+                                               report_for, resolve_window)
 from webapp.services.registry import ModelRegistry
 from webapp.services.rejections import record_rejections
+from webapp.services.storage import append_csv
 
 NOW = datetime(2026, 3, 20, 15, 30, tzinfo=timezone.utc)
 

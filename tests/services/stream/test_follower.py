@@ -18,7 +18,8 @@ from webapp.services.audit import CsvAuditSink
 from webapp.services.batch.scorer import score_file
 from webapp.services.csvfiles import read_table
 from webapp.services.registry import ActiveModels, ModelRegistry
-from webapp.services.stream.follower import StreamError, StreamFollower, stream_dir, stream_id
+from webapp.services.stream.checkpoint import StreamError, stream_dir, stream_id
+from webapp.services.stream.follower import StreamFollower
 from webapp.services.training import train_version
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.validation import SchemaError, check_columns
-from webapp.services.storage import neutralise_formula
+from features.validation import FieldError, SchemaError, check_columns
 from webapp.services.csvfiles import sniff_separator
+from webapp.services.storage import neutralise_formula
 
 MAX_LINE_BYTES = 1 << 20  # a longer "line" is binary junk or a broken export, not a reading
 BOM = b"\xef\xbb\xbf"
@@ -36,6 +36,10 @@ class RowProblem:
     reason: str
     value: str = ""
     params: dict = field(default_factory=dict)
+
+    def as_field_error(self):
+        """The problem as the FieldError every channel records as a rejection."""
+        return FieldError(self.line, self.column, self.code, self.reason)
 
     def as_row(self):
         """The problem as a row of the error report, safe to open in a spreadsheet."""

@@ -17,15 +17,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.schema import DATETIME_COLUMN, LABEL_COLUMN, sensors_from_records
+from features.schema import DATETIME_COLUMN, LABEL_COLUMN
 from features.validation import validate_frame
-from webapp.services.storage import neutralise_formula
 from webapp.services.batch.reader import (BatchFileError, RowProblem, check_header, read_chunks,
                                           read_header)
 from webapp.services.evaluation import metrics_from_counts
 from webapp.services.rejections import record_rejections
 from webapp.services.scoring import predict_and_audit, score_frame
-from webapp.services.storage import write_atomic
+from webapp.services.storage import neutralise_formula, write_atomic
 
 RESULT_COLUMNS = ("score", "threshold", "predicted_anomaly", "top_sensors", "asset",
                   "model_version")
@@ -171,7 +170,7 @@ class FileScorer:
         self.channel = channel
         self.principal = principal
         self.columns = columns
-        self.sensors = sensors_from_records(loaded.manifest["features"])
+        self.sensors = loaded.sensors
         self.sensor_names = {sensor.name for sensor in self.sensors}
         self.model_columns = list(loaded.model.columns)
         self.already_audited = already_audited
@@ -194,7 +193,8 @@ class FileScorer:
         problems.sort(key=lambda problem: problem.line)
         if self.rejections_dir:
             record_rejections(self.rejections_dir, self.channel, self.principal,
-                              self.loaded.asset, problems, request_id=self.batch_id)
+                              self.loaded.asset, [p.as_field_error() for p in problems],
+                              request_id=self.batch_id)
         summary = self.summary
         summary.rows_read += len(chunk.table) + chunk.rejected_rows
         summary.rejected += int((~valid).sum()) + chunk.rejected_rows
@@ -277,7 +277,7 @@ def score_file(binary, loaded, sink, *, batch_id, channel, principal, results_pa
     BatchFileError when the file as a whole cannot be scored (nothing is scored then).
     """
     separator, columns = read_header(binary)
-    sensors = sensors_from_records(loaded.manifest["features"])
+    sensors = loaded.sensors
     check_header(columns, sensors)
     scorer = FileScorer(loaded, sink, batch_id=batch_id, channel=channel, principal=principal,
                         columns=columns, already_audited=already_audited,

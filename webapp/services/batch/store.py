@@ -3,14 +3,13 @@
 import hashlib
 import logging
 import os
-import socket
-import time
+import threading
 
-from webapp.services.storage import utc_now_iso
-from webapp.services.batch.reader import BatchFileError
+from webapp.services.batch.reader import BatchFileError, check_header, read_header
 from webapp.services.batch.scorer import (BATCH_ID_LENGTH, DEFAULT_CHUNK_ROWS, new_batch_id,
                                           score_file)
-from webapp.services.storage import read_json, write_json_atomic
+from webapp.services.jobs import DONE, FAILED, QUEUED, RUNNING, UNFINISHED, abandoned, runner_stamp
+from webapp.services.storage import read_json, utc_now_iso, write_json_atomic
 
 # ---------------------------------------------------------------------------------------------
 # Batches of the upload page: logs/batches/<batch_id>/ holds meta.json (who, what, sha256),
@@ -19,7 +18,6 @@ from webapp.services.storage import read_json, write_json_atomic
 
 log = logging.getLogger("vigie.batch")
 
-QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 
 
 class BatchStore:
@@ -62,30 +60,17 @@ class BatchStore:
 
     def set_status(self, batch_id, state, **values):
         """Replace status.json, stamped with this process so a dead worker can be noticed."""
-        write_json_atomic(self.path(batch_id, "status.json"), {
-            "state": state, "updated_at": time.time(), "pid": os.getpid(),
-            "host": socket.gethostname(), **values})
+        write_json_atomic(self.path(batch_id, "status.json"),
+                          {"state": state, **runner_stamp(), **values})
 
     def status(self, batch_id):
         """status.json, with a batch whose process died reported as failed."""
         status = read_json(self.path(batch_id, "status.json"), {"state": FAILED})
-        if status["state"] in (QUEUED, RUNNING) and self._abandoned(status):
+        if status["state"] in UNFINISHED and abandoned(status, self.stale_seconds):
             status = {**status, "state": FAILED, "code": "stopped",
                       "message": "processing stopped unexpectedly (the server process ended); "
                                  "upload the file again"}
         return status
-
-    def _abandoned(self, status):
-        if time.time() - status.get("updated_at", 0) > self.stale_seconds:
-            return True
-        if status.get("host") == socket.gethostname():
-            try:
-                os.kill(int(status["pid"]), 0)
-            except ProcessLookupError:
-                return True
-            except (PermissionError, KeyError, ValueError):
-                pass
-        return False
 
     def summary(self, batch_id):
         """summary.json of a finished batch (None before)."""
@@ -119,6 +104,28 @@ def save_upload(stream, path, block=1 << 20):
             target.write(data)
             size += len(data)
     return digest.hexdigest(), size
+
+
+def start_upload(store, loaded, sink, stream, filename, principal, chunk_rows=DEFAULT_CHUNK_ROWS,
+                 rejections_dir=None):
+    """Check the header now, save the upload, and score it in a background thread; returns
+    the batch id.
+
+    The header is checked before anything is queued so that missing columns are reported on
+    the form itself. The thread writes status.json, which any worker can serve to the poll.
+    """
+    stream.seek(0)
+    _, columns = read_header(stream)
+    check_header(columns, loaded.sensors)
+    stream.seek(0)
+    batch_id = store.create({"asset": loaded.asset, "model_version": loaded.version,
+                             "principal": principal, "channel": "batch",
+                             "filename": os.path.basename(filename or "upload.csv")})
+    sha256, size = save_upload(stream, store.path(batch_id, "input.csv"))
+    store.update_meta(batch_id, sha256=sha256, size=size)
+    threading.Thread(target=process_stored_batch, name=f"batch-{batch_id}", daemon=True,
+                     args=(store, batch_id, loaded, sink, chunk_rows, rejections_dir)).start()
+    return batch_id
 
 
 def process_stored_batch(store, batch_id, loaded, sink, chunk_rows=DEFAULT_CHUNK_ROWS,

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 
 from webapp.services.audit import AuditError, count_batch_rows
 from webapp.services.batch.reader import BatchFileError
-from webapp.services.batch.scorer import (file_problem, new_batch_id, score_file,
-                                          write_error_report)
+from webapp.services.batch.scorer import file_problem, new_batch_id, score_file, write_error_report
 from webapp.services.registry import RegistryError, file_sha256
 from webapp.services.storage import read_json, write_json_atomic
 

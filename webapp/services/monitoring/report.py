@@ -13,12 +13,12 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
+from webapp.services import rejections
 from webapp.services.alarms import alarm_log_path, list_alarms
+from webapp.services.audit import day_files as audit_day_files
 from webapp.services.feedback import read_feedback
 from webapp.services.monitoring import drift
 from webapp.services.monitoring.app_log import LAST_ERRORS, log_errors
-from webapp.services import rejections
-from webapp.services.audit import day_files as audit_day_files
 from webapp.services.monitoring.daycache import SummaryCache
 from webapp.services.monitoring.summaries import (LATENCY_EDGES, RATIO_EDGES, decode_matrix,
                                                   merge_audit, merge_rejections, summarise_audit,
@@ -397,6 +397,13 @@ def report_for(sources, asset, window, date_from=None, date_to=None, now=None):
                          "unknown_asset", asset=str(asset))
     start, end = resolve_window(window or "day", date_from, date_to, now)
     return monitoring_report(sources, asset, start, end)
+
+
+def report_from_args(sources, args):
+    """The report of the asset and window named in query arguments (any mapping with .get:
+    asset, window, from, to), for the page and the API alike; QueryError if unclear."""
+    return report_for(sources, args.get("asset"), args.get("window", "day"), args.get("from"),
+                      args.get("to"))
 
 
 def monitoring_report(sources, asset=None, start=None, end=None):

@@ -1,0 +1,36 @@
+"""Job states shared by batch uploads and candidate trainings: a dead runner means failed."""
+
+import os
+import subprocess
+import sys
+import time
+
+from webapp.services import jobs
+
+
+def finished_pid():
+    """The pid of a process that has already ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_this_process_is_alive_and_an_ended_one_is_not():
+    assert jobs.process_alive(os.getpid())
+    assert not jobs.process_alive(finished_pid())
+    assert not jobs.process_alive(None) and not jobs.process_alive("x")
+
+
+def test_a_fresh_stamp_of_a_live_process_is_not_abandoned():
+    assert not jobs.abandoned(jobs.runner_stamp(), stale_seconds=60)
+
+
+def test_a_silent_or_dead_runner_is_abandoned():
+    stamp = jobs.runner_stamp()
+    assert jobs.abandoned({**stamp, "updated_at": time.time() - 120}, stale_seconds=60)
+    assert jobs.abandoned({**stamp, "pid": finished_pid()}, stale_seconds=60)
+
+
+def test_a_runner_on_another_host_is_judged_by_silence_only():
+    stamp = {**jobs.runner_stamp(), "host": "another-host", "pid": finished_pid()}
+    assert not jobs.abandoned(stamp, stale_seconds=60)

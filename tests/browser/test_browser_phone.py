@@ -85,6 +85,11 @@ def test_the_menu_is_always_open_on_a_desktop(page, server, login_as):
     login_as("admin")
     assert page.locator("#main-nav").is_visible()
     assert not page.locator("#menu-toggle").is_visible()
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    assert page.request.get(server["url"] + icon).status == 200  # a favicon, not a 404
+    page.goto(server["url"] + "/admin/users")
+    plain = page.locator("#user-analyst form[action$='/role'] button")  # a button with no class
+    assert plain.evaluate("b => getComputedStyle(b).borderRadius") == "6px"
 
 
 @pytest.mark.parametrize("size,language", [("phone", "fr"), ("phone", "en"), ("desktop", "fr")])

@@ -217,7 +217,7 @@ def test_bad_training_file_gets_line_and_column_and_leaves_no_version(login, sto
     page = client.get(location).get_data(as_text=True)
     assert "Accelerometer1RMS" in page and 'id="job-errors"' in page
     assert "Saisissez un nombre" in page  # the upload pages' message, in the user's language
-    assert "1 valeurs invalides" in page
+    assert "1 valeur invalide dans le fichier" in page
     assert ModelRegistry(app.config["MODEL_STORE"]).versions("pump-1") == ["v1", "v2"]
 
 

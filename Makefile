@@ -9,7 +9,8 @@ PORT ?= 8000
 WORKERS ?= 2
 export HOST PORT WORKERS
 
-.PHONY: help install install-dev translations run bootstrap test lint bench evaluate clean
+.PHONY: help install install-dev translations run bootstrap test lint bench bench-deps evaluate clean \
+	docs-check
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -50,7 +51,13 @@ test: install-dev browser-deps ## Run the whole test suite (browser tests includ
 test-load: install-dev ## Load and fault tests against gunicorn with 4 workers (about 2 minutes)
 	$(BIN)/pytest -q -s tests/load
 
-bench: install-dev ## Measure speed and memory (figures go in the README)
+bench-deps: ## Install Debian's wrk, the load client of the anchors benchmark (needs root or sudo)
+	@command -v wrk >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
+
+bench: install-dev bench-deps ## Measure speed and memory beside bare anchors (docs/benchmarks.md)
 	$(BIN)/python -m tests.benchmarks.run
 
 evaluate: install ## Detection quality on SKAB: readings, alarms, explanations, leave-one-family-out
@@ -60,10 +67,13 @@ evaluate: install ## Detection quality on SKAB: readings, alarms, explanations, 
 lint: install-dev ## Check the code with ruff
 	$(BIN)/ruff check webapp features tests docs
 
-clean: ## Remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+docs-check: browser-deps ## Render every Mermaid diagram of docs/ (mermaid-cli from npm, into .mermaid/)
+	bash docs/check_diagrams.sh
 
-# Container, release and deployment (scripts in .ci/; see README "Container and deployment").
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mermaid
+
+# Container, release and deployment (scripts in .ci/; see docs/operations.md).
 .PHONY: docker-build docker-test docker-publish ci release deploy deploy-rollback deploy-status \
 	deploy-test
 
@@ -76,7 +86,7 @@ docker-test: ## Build and run the image: healthy, ready, not root, a prediction 
 docker-publish: ## Push vigie:<version> to REGISTRY (from a commit tagged by make release)
 	bash .ci/docker-publish.sh
 
-ci: lint test test-load docker-test ## What CI runs: lint, tests, load tests, the container
+ci: lint test docs-check test-load docker-test ## What CI runs: lint, tests, diagrams, load tests, the container
 
 release: ## Set webapp/version.py to VERSION=x.y.z (default: next patch), commit, tag vX.Y.Z
 	bash .ci/release.sh $(VERSION)

@@ -52,7 +52,10 @@ class SensorSelector(BaseEstimator, TransformerMixin):
         return self
 
     def transform(self, X):
-        return np.asarray(X[list(self.columns)], dtype=float)
+        columns = list(self.columns)
+        if list(X.columns) == columns:  # already in order: selecting again costs more than scoring
+            return np.asarray(X, dtype=float)
+        return np.asarray(X[columns], dtype=float)
 
 
 def build_pipeline(settings, columns=SENSOR_COLUMNS):

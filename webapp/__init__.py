@@ -32,9 +32,10 @@ def register_logging(app):
 
 
 def register_extensions(app):
-    from webapp.extensions import babel, csrf, init_services, login_manager
+    from webapp.extensions import FastJSONProvider, babel, csrf, init_services, login_manager
     from webapp.i18n import catalogue_directories, select_locale
 
+    app.json = FastJSONProvider(app)
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

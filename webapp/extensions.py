@@ -1,6 +1,8 @@
 """Flask extensions, created once and bound to the app in the factory."""
 
+import orjson
 from flask import current_app
+from flask.json.provider import DefaultJSONProvider
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
@@ -9,18 +11,53 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 
+# Dates and dataclasses go to Flask's `default`, which writes them as Flask always has.
+ORJSON_OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+                  | orjson.OPT_PASSTHROUGH_DATACLASS)
+
+
+class FastJSONProvider(DefaultJSONProvider):
+    """Flask's JSON provider with orjson for request and response bodies.
+
+    The standard library took about a third of the time of a 1,000-reading API request. Any
+    value orjson refuses (NaN in a body, integers beyond 64 bits, numpy scalars) goes to
+    Flask's own provider, so its results and error messages are unchanged. The bytes differ
+    only where JSON allows it: non-ASCII characters are written as UTF-8, not \\u escapes,
+    and a float such as 1e-05 as 0.00001 (a NaN, which no response should hold, would be null).
+    """
+
+    def loads(self, s, **kwargs):
+        if not kwargs:
+            try:
+                return orjson.loads(s)
+            except orjson.JSONDecodeError:
+                pass  # the standard library's verdict and message, as before
+        return super().loads(s, **kwargs)
+
+    def response(self, *args, **kwargs):
+        if self.compact is False or (self.compact is None and self._app.debug):
+            return super().response(*args, **kwargs)  # indented for people
+        obj = self._prepare_response_obj(args, kwargs)
+        try:
+            body = orjson.dumps(obj, default=self.default, option=ORJSON_OPTIONS)
+        except TypeError:  # orjson.JSONEncodeError is a TypeError
+            return super().response(*args, **kwargs)
+        return self._app.response_class(body + b"\n", mimetype=self.mimetype)
+
 
 def init_services(app):
     """Bind the Flask-free services to the app, so that views, API and CLI share them."""
     from webapp.services.audit import CsvAuditSink
     from webapp.services.lifecycle import ModelLifecycle
+    from webapp.services.monitoring.refresher import SummaryRefresher
     from webapp.services.registry import ActiveModels, ModelRegistry
 
     registry = ModelRegistry(app.config["MODEL_STORE"])
     app.extensions["vigie.registry"] = registry
     app.extensions["vigie.lifecycle"] = ModelLifecycle(registry, app.config["LOG_DIR"])
     app.extensions["vigie.models"] = ActiveModels(registry)
-    app.extensions["vigie.audit"] = CsvAuditSink(app.config["AUDIT_DIR"])
+    app.extensions["vigie.audit"] = CsvAuditSink(app.config["AUDIT_DIR"],
+                                                 SummaryRefresher(app.config["LOG_DIR"]))
 
 
 def registry():

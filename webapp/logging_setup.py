@@ -7,6 +7,7 @@ import uuid
 from logging.handlers import RotatingFileHandler
 
 from flask import g, has_request_context, request
+from flask_babel import gettext as _
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
@@ -16,14 +17,30 @@ class RequestIdFilter(logging.Filter):
     """Adds the current request id (or '-') to every record."""
 
     def filter(self, record):
-        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        record.request_id = "-"
+        if has_request_context():
+            client = g.get("client_request_id")
+            record.request_id = g.get("request_id", "-") + (f"/{client}" if client else "")
         return True
 
 
 def assign_request_id():
-    """Use the caller's X-Request-ID when it is safe to log, else a new id."""
-    supplied = request.headers.get("X-Request-ID", "")
-    g.request_id = supplied if REQUEST_ID_PATTERN.fullmatch(supplied) else uuid.uuid4().hex[:16]
+    """Give the request the server's own id; keep the caller's X-Request-ID beside it.
+
+    The audit and the history know a request by the server's id only: a caller who sends
+    another caller's id cannot join that caller's record. A supplied id is kept in the audit's
+    client_request_id column and on log lines; one that is not a short plain token is refused.
+    """
+    g.request_id = uuid.uuid4().hex[:16]
+    supplied = request.headers.get("X-Request-ID")
+    if supplied is None:
+        return None
+    if not REQUEST_ID_PATTERN.fullmatch(supplied):
+        from webapp.errors import error_response
+        return error_response(400, _("The X-Request-ID header must be 1 to 64 letters, digits, "
+                                     "'.', '-' or '_'."))
+    g.client_request_id = supplied
+    return None
 
 
 def echo_request_id(response):

@@ -66,7 +66,8 @@ def test_predict_scores_readings_in_order_and_audits_each(client, app, key):
                     headers={"X-Request-ID": "gw-batch-0001"})
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
-    assert body["request_id"] == "gw-batch-0001"
+    assert body["client_request_id"] == "gw-batch-0001"
+    assert body["request_id"] != "gw-batch-0001"
     assert (body["asset"], body["model_version"]) == ("pump-1", "v1")
     assert len(body["results"]) == 30
     first = body["results"][0]
@@ -77,7 +78,8 @@ def test_predict_scores_readings_in_order_and_audits_each(client, app, key):
     assert len(rows) == 30
     assert {r["principal"] for r in rows} == {"apikey:gateway-1"}
     assert {r["channel"] for r in rows} == {"api"}
-    assert {r["request_id"] for r in rows} == {"gw-batch-0001"}
+    assert {r["request_id"] for r in rows} == {body["request_id"]}
+    assert {r["client_request_id"] for r in rows} == {"gw-batch-0001"}
     assert [r["reading_timestamp"] for r in rows] == [r["timestamp"] for r in readings]
     assert [float(r["score"]) for r in rows] == pytest.approx(
         [result["score"] for result in body["results"]], abs=1e-5)

@@ -1,25 +1,31 @@
-"""1,000,000 readings scored in-process against the same readings through the batch path.
+"""1,000,000 readings scored in-process, and end to end by `flask score` beside the floor.
 
 In-process: AnomalyModel.score on one DataFrame already in memory (no validation, no audit).
-Batch path: the CSV file read in chunks, validated, scored in order with context, results CSV
-and error report written, one audit write per chunk (audit on), as `flask score` runs it.
-The batch path runs in a fresh process so that its peak memory is its own.
+End to end: `flask score` as a user runs it (the CSV file read in chunks, validated, scored in
+order with context, results CSV and error report written, one audit write per chunk), beside
+the floor (tests/benchmarks/batch_floor.py: the whole file read with pandas, predicted by the
+anchor's PCA-T² pipeline, results and an audit with JSON inputs written with to_csv). Each
+runs in a process of its own: wall time, and peak RSS from that process's rusage.
 """
 
 import os
+import pickle
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pandas as pd
 
 from features.schema import SENSOR_COLUMNS
-from tests.support.batch_probe import run_probe
+from tests.benchmarks.bare_app import fit_anchor
 from webapp.services.registry import ModelRegistry
 from webapp.services.training import train_version
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAINING_CSV = os.path.join(ROOT, "data", "anomaly-free.csv")
 ROWS = 1_000_000
+FLASK = os.path.join(os.path.dirname(sys.executable), "flask")
 
 def write_rows(path, rows):
     """anomaly-free.csv repeated up to `rows` readings, as a ';' SKAB export."""
@@ -44,10 +50,69 @@ def in_process(loaded, path):
     return len(frame) / seconds, seconds
 
 
-def batch_path(store, path, workdir):
-    return run_probe(store, path, os.path.join(workdir, "results.csv"),
-                     os.path.join(workdir, "audit"),
-                     os.path.join(ROOT, "tests", "data", "normal_400.csv"))
+# Runs a command and prints its peak RSS (KB). A launcher of its own, because ru_maxrss counts
+# the RSS a process had when it was forked: forked from this bench, which holds a million rows,
+# a command would seem to need as much.
+LAUNCHER = """
+import os, sys
+log = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+pid = os.fork()
+if pid == 0:
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+print(usage.ru_maxrss)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def timed_process(command, log_path, env=None):
+    """Run `command` to the end; returns (wall seconds, peak RSS in MB) of that process."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-S", "-c", LAUNCHER, log_path, *command], cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": ROOT, **(env or {})},
+                          capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        with open(log_path, encoding="utf-8", errors="replace") as log:
+            raise RuntimeError(f"{command[:3]} failed: {log.read()[-2000:]}{done.stderr}")
+    return seconds, int(done.stdout.split()[-1]) / 1024
+
+
+def end_to_end(store, source, workdir):
+    """`flask score` on the file, then the floor on the same file: {name: (seconds, MB)}."""
+    env = {"VIGIE_MODEL_STORE": store, "VIGIE_LOG_DIR": os.path.join(workdir, "logs"),
+           "VIGIE_INSTANCE_DIR": os.path.join(workdir, "instance")}
+    vigie = timed_process([FLASK, "--app", "webapp", "score", source, "--asset", "pump-1",
+                           "--out", os.path.join(workdir, "score-results.csv")],
+                          os.path.join(workdir, "score.log"), env)
+    model_path = os.path.join(workdir, "anchor.pkl")
+    with open(TRAINING_CSV, encoding="utf-8") as handle:
+        training = pd.read_csv(handle, sep=";")
+    with open(model_path, "wb") as handle:
+        pickle.dump(fit_anchor(training), handle)
+    floor = timed_process([sys.executable, "-m", "tests.benchmarks.batch_floor", model_path,
+                           source, workdir], os.path.join(workdir, "floor.log"))
+    return {"vigie": vigie, "floor": floor}
+
+
+def end_to_end_rows(figures):
+    """`flask score` beside the floor, with the ratios."""
+    (seconds, peak), (floor_seconds, floor_peak) = figures["vigie"], figures["floor"]
+    case = f"{ROWS:,}-row CSV end to end"
+    return [
+        {"case": f"{case}: flask score", "figure": "wall time", "value": round(seconds, 1),
+         "unit": "s", "note": f"{seconds / floor_seconds:.2f}x floor; "
+                              f"{round(ROWS / seconds):,} rows/s"},
+        {"case": f"{case}: flask score", "figure": "peak memory", "value": round(peak),
+         "unit": "MB", "note": f"RSS; {peak / floor_peak:.2f}x floor"},
+        {"case": f"{case}: floor (pandas, whole file)", "figure": "wall time",
+         "value": round(floor_seconds, 1), "unit": "s",
+         "note": "read_csv, predict, results to_csv, audit with JSON inputs to_csv"},
+        {"case": f"{case}: floor (pandas, whole file)", "figure": "peak memory",
+         "value": round(floor_peak), "unit": "MB", "note": "RSS"},
+    ]
 
 
 def run(workdir):
@@ -57,16 +122,8 @@ def run(workdir):
     source = os.path.join(workdir, "million.csv")
     write_rows(source, ROWS)
     rate, seconds = in_process(loaded, source)
-    batch = batch_path(store, source, workdir)
-    assert batch["scored"] == ROWS
     case_model = f"{ROWS:,} readings in-process (AnomalyModel.score)"
-    case_batch = f"{ROWS:,} readings via batch path (CSV -> results + audit)"
     return [
         {"case": case_model, "figure": "throughput", "value": round(rate), "unit": "rows/s",
          "note": f"{seconds:.2f} s, frame in memory, no validation or audit"},
-        {"case": case_batch, "figure": "throughput", "value": round(ROWS / batch["seconds"]),
-         "unit": "rows/s", "note": f"{batch['seconds']:.1f} s, chunks of {batch['chunk_rows']:,}"},
-        {"case": case_batch, "figure": "peak memory", "value": round(batch["peak_mb"]),
-         "unit": "MB", "note": f"RSS; {batch['peak_mb'] - batch['baseline_mb']:.0f} MB above "
-                               f"the {batch['baseline_mb']:.0f} MB of libraries and model"},
-    ]
+    ] + end_to_end_rows(end_to_end(store, source, workdir))

@@ -1,7 +1,7 @@
 """Run every benchmark module (tests/benchmarks/bench_*.py) and print one table.
 
 Each module exposes `run(workdir) -> list[dict]` with keys: case, figure, value, unit, note.
-The table is printed and written to test-artifacts/bench.json so the README can quote it.
+The table is printed and written to test-artifacts/bench.json so docs/benchmarks.md can quote it.
 """
 
 import argparse

@@ -25,7 +25,8 @@ def test_another_operating_point_is_named_as_such(browser, server, size, languag
     expect(warning).to_be_visible()
     assert ("ne ressemble pas aux données" if language == "fr"
             else "does not look like the data this model was calibrated on") in warning.inner_text()
-    assert ("Débit de circulation" if language == "fr" else "Circulation flow rate") in warning.inner_text()
+    flow = "Débit de circulation" if language == "fr" else "Circulation flow rate"
+    assert flow in warning.inner_text()
     assert page.locator("#file-verdict").inner_text().strip()
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
     screenshot(page, f"batch-calibration-{size}-{language}")

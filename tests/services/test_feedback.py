@@ -55,7 +55,9 @@ def test_bad_feedback_is_refused_with_the_reason(tmp_path, kwargs, message):
 
 
 def post_feedback(client, path, **data):
-    return client.post(path, data={"csrf_token": csrf_token(client, path), **data})
+    """Post feedback with the session's CSRF token (taken from the predict form: a request
+    page shows a feedback form only for the reading being judged)."""
+    return client.post(path, data={"csrf_token": csrf_token(client, "/"), **data})
 
 
 def test_operator_records_feedback_on_a_flagged_reading(app, client, login, flagged):

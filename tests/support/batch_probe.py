@@ -1,7 +1,7 @@
 """Score one file through the batch path in a fresh process and report its time and peak memory.
 
-Shared by the bounded-memory test and the batch benchmark: a fresh process, so that the peak
-belongs to this file alone.
+Used by the bounded-memory test (the benchmark times `flask score` itself): a fresh process,
+so that the peak belongs to this file alone.
 Run as `python -m tests.support.batch_probe STORE SOURCE OUT AUDIT WARM`.
 """
 

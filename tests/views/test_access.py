@@ -1,6 +1,6 @@
 """Every route, for an anonymous user, an operator, an analyst and an admin, against the role table.
 
-The table below is the one documented in the README ("Roles and routes"); a new route fails
+The table below is the one documented in docs/operations.md ("Roles and routes"); a new route fails
 this test until it is added there, so that nobody ships a page without deciding who may open it.
 """
 
@@ -42,7 +42,8 @@ def requests_of(app):
 
 def test_every_route_is_in_the_role_table(app):
     endpoints = {endpoint for endpoint, _, _ in requests_of(app)}
-    assert endpoints - set(ROLE_TABLE) == set(), "add the new routes to ROLE_TABLE and README"
+    assert endpoints - set(ROLE_TABLE) == set(), (
+        "add the new routes to ROLE_TABLE and to docs/operations.md")
     assert set(ROLE_TABLE) - endpoints == set(), "ROLE_TABLE names routes that do not exist"
 
 

@@ -8,22 +8,32 @@ a stream, an asset's recent rows, a filtered search), so the file format has one
 import collections
 import csv
 import json
+import logging
 import os
 import re
 
 import pandas as pd
 
+from webapp.services.audit_chain import CHAIN_COLUMN, read_record, verify_files
+from webapp.services.audit_index import append_index, day_of_request, requests_of_day
+from webapp.services.audit_records import (parse_records, records_holding,
+                                           records_newest_first, split_header)
 from webapp.services.storage import append_csv, neutralise_formula, render_rows, utc_now_iso
 from webapp.services.storage import day_files as storage_day_files
 
+# Today's columns keep their order; new ones go at the end, the chain hash always last
+# (docs/audit.md says what each holds).
 AUDIT_COLUMNS = (
     "timestamp_utc", "request_id", "channel", "principal", "asset", "model_version",
     "model_sha256", "inputs", "reading_timestamp", "batch_id", "score", "threshold",
     "anomaly", "top_sensors", "latency_ms", "app_version",
     "shadow_version", "shadow_score", "shadow_anomaly",
+    "client_request_id", CHAIN_COLUMN,
 )
 CHANNELS = ("form", "batch", "api", "stream", "cli")
 AUDIT_FILE = re.compile(r"^predictions-(\d{4}-\d{2}-\d{2})\.csv$")
+VERIFICATION_FILE = "audit_verification.json"
+log = logging.getLogger("vigie.audit")
 
 
 class AuditError(Exception):
@@ -45,8 +55,11 @@ class AuditSink:
 class CsvAuditSink(AuditSink):
     """Audit rows in logs/audit/predictions-YYYY-MM-DD.csv (UTC date of each row)."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, after_write=None):
         self.directory = directory
+        # Called with the days written to, once the rows are safely appended: monitoring
+        # keeps its hourly summaries current with it. Its failure never fails an audit write.
+        self.after_write = after_write
 
     def path_for(self, day):
         """The audit file of a UTC day ('YYYY-MM-DD')."""
@@ -54,9 +67,9 @@ class CsvAuditSink(AuditSink):
 
     def write(self, rows):
         """Append rows; a batch for one day is one write under one lock."""
-        by_day = {}
+        by_day, now = {}, utc_now_iso()
         for row in rows:
-            row.setdefault("timestamp_utc", utc_now_iso())
+            row.setdefault("timestamp_utc", now)
             by_day.setdefault(row["timestamp_utc"][:10], []).append(row)
         try:
             os.makedirs(self.directory, exist_ok=True)
@@ -64,6 +77,16 @@ class CsvAuditSink(AuditSink):
                 append_csv(self.path_for(day), day_rows, AUDIT_COLUMNS)
         except OSError as exc:
             raise AuditError(f"the audit log could not be written ({exc.strerror or exc})") from exc
+        try:
+            for day, day_rows in by_day.items():
+                append_index(self.directory, day, day_rows)
+        except OSError:  # the rows are audited; the index only makes finding them quicker
+            log.exception("the request index was not updated")
+        if self.after_write is not None:
+            try:
+                self.after_write(sorted(by_day))
+            except Exception:  # a summary is only a speed-up; the rows are written
+                log.exception("audit summaries not updated after a write")
 
 
 def render_audit_rows(rows):
@@ -89,34 +112,17 @@ def read_bytes(path):
         return handle.read()
 
 
-def day_lines(content, needles=()):
-    """(column names, data lines) of one audit day file's content; with `needles`, only the
-    lines that contain all of them, found by a bytes search rather than line by line."""
-    header, _, body = content.partition(b"\n")
-    columns = next(csv.reader([header.decode("utf-8-sig").strip()]))
-    if not needles:
-        return columns, [line for line in body.split(b"\n") if line]
-    return columns, lines_containing(body, needles)
+def day_records(content, needles=(), newest_first=False):
+    """(column names, records) of one audit day file's content, each record a list of cells.
 
-
-def lines_containing(body, needles):
-    """The lines of `body` holding every needle, located from the longest needle's hits."""
-    longest = max(needles, key=len)
-    found, position = [], 0
-    while (hit := body.find(longest, position)) >= 0:
-        start = body.rfind(b"\n", 0, hit) + 1
-        end = body.find(b"\n", hit)
-        end = len(body) if end < 0 else end
-        line = body[start:end]
-        if all(needle in line for needle in needles):
-            found.append(line)
-        position = end + 1
-    return found
-
-
-def parse_line(columns, line):
-    """One audit line as a dict of text."""
-    return dict(zip(columns, next(csv.reader([line.decode("utf-8")])), strict=False))
+    The file is read as CSV records (services/audit_records.py), never split on line feeds:
+    a quoted line feed in a cell can never pass for a row. With `needles`, only the records
+    that hold all of them, found by a bytes search before anything is parsed.
+    """
+    columns, body = split_header(content)
+    if needles:
+        return columns, records_holding(body, needles, newest_first)
+    return columns, records_newest_first(body) if newest_first else parse_records(body)
 
 
 # --- queries ------------------------------------------------------------------------------------
@@ -127,20 +133,35 @@ def search_rows(directory, *, date_from="", date_to="", exact=None, keep=None, n
 
     One day file in memory at a time, parsed lazily: a reader that stops early (one page of
     the history) reads one or two files whatever the trail's size. A cheap substring test
-    skips lines that cannot match before they are parsed.
+    skips records that cannot match before they are parsed.
     """
     exact = {name: neutralise_formula(value) for name, value in (exact or {}).items() if value}
     needles = [value.encode("utf-8") for value in exact.values()]
     files = day_files(directory)
     days = [d for d in files if (not date_from or d >= date_from) and (not date_to or d <= date_to)]
     for day in sorted(days, reverse=newest_first):
-        columns, lines = day_lines(read_bytes(files[day]), needles)
-        ordered = reversed(lines) if newest_first else lines
-        for cells in csv.reader(line.decode("utf-8") for line in ordered):
+        columns, records = day_records(read_bytes(files[day]), needles, newest_first)
+        for cells in records:
             row = dict(zip(columns, cells, strict=False))
             if all(row.get(name) == value for name, value in exact.items()) \
                     and (keep is None or keep(row)):
                 yield row
+
+
+def search_requests(directory, *, date_from="", date_to="", exact=None, verdict=""):
+    """One summary per request or batch (when, channel, who, asset, version, readings,
+    anomalies), newest first, from the request index; `exact` fields must equal the given text
+    and `verdict` is 'anomaly' (some reading flagged) or 'normal' (none)."""
+    exact = {name: neutralise_formula(value) for name, value in (exact or {}).items() if value}
+    files = day_files(directory)
+    days = [d for d in files if (not date_from or d >= date_from) and (not date_to or d <= date_to)]
+    for day in sorted(days, reverse=True):
+        for entry in requests_of_day(directory, day, files[day]):
+            if any(entry.get(name) != value for name, value in exact.items()):
+                continue
+            if verdict and (entry["anomalies"] > 0) != (verdict == "anomaly"):
+                continue
+            yield {**entry, "day": day}
 
 
 def decode_record(row, reading):
@@ -159,17 +180,24 @@ def request_rows(directory, request_id, day=None):
     """Every audit row of one request, in scoring order, decoded and numbered from 1 ([] if
     unknown).
 
-    All rows of a request carry one timestamp, hence one day file: the search stops at the
-    first file (newest first) that holds the id; `day` narrows it to one file when known.
+    All rows of a request carry one timestamp, hence one day file: the request index names
+    it (else the search stops at the first file, newest first, that holds the id); `day`
+    narrows it to one file when known.
     """
     files = day_files(directory)
     needle = neutralise_formula(request_id).encode("utf-8")
-    for current in ([day] if day in files else sorted(files, reverse=True)):
+    if day in files:
+        candidates = [day]
+    else:  # the request index names the day; without it, every day newest first
+        newest_first = sorted(files, reverse=True)
+        found = day_of_request(directory, needle.decode("utf-8"), newest_first)
+        candidates = ([found] if found else []) + [d for d in newest_first if d != found]
+    for current in candidates:
         content = read_bytes(files[current])
         if needle not in content:
             continue
-        columns, lines = day_lines(content, [needle])
-        rows = [parse_line(columns, line) for line in lines]
+        columns, records = day_records(content, [needle])
+        rows = [dict(zip(columns, cells, strict=False)) for cells in records]
         rows = [row for row in rows if row.get("request_id") == needle.decode("utf-8")]
         if rows:
             return [decode_record(row, n) for n, row in enumerate(rows, start=1)]
@@ -193,20 +221,21 @@ def count_batch_rows(directory, batch_id, since_day):
 
 
 def stream_rows(directory, stream_id, since_day):
-    """Audit rows of stream `stream_id` in the day files from `since_day` on, in file order."""
+    """Audit rows of stream `stream_id` in the day files from `since_day` on, in file order.
+
+    Read as whole CSV records: a quoted line feed in some other row's cell can never pass for
+    a row of this stream (and move its checkpoint).
+    """
     rows = []
     for day, path in sorted(day_files(directory).items()):
         if day < since_day:
             continue
-        with open(path, encoding="utf-8", newline="") as handle:
-            header = next(csv.reader([handle.readline()]), [])
-            # Cheap substring test first: the day file holds every channel's rows.
-            for raw in handle:
-                if stream_id not in raw:
-                    continue
-                row = dict(zip(header, next(csv.reader([raw])), strict=False))
-                if row.get("channel") == "stream" and row.get("batch_id") == stream_id:
-                    rows.append(row)
+        header, body = split_header(read_bytes(path))
+        # Cheap bytes search first: the day file holds every channel's rows.
+        for cells in records_holding(body, [stream_id.encode("utf-8")]):
+            row = dict(zip(header, cells, strict=False))
+            if row.get("channel") == "stream" and row.get("batch_id") == stream_id:
+                rows.append(row)
     return rows
 
 
@@ -222,3 +251,22 @@ def asset_rows_since(directory, asset, since, until, limit):
                 rows.extend(row for row in csv.DictReader(handle)
                             if row.get("asset") == asset and row.get("timestamp_utc", "") >= cutoff)
     return list(rows)
+
+
+# --- tamper evidence ----------------------------------------------------------------------------
+
+def verification_path(log_dir):
+    """logs/audit_verification.json: the result of the last `audit verify`."""
+    return os.path.join(log_dir, VERIFICATION_FILE)
+
+
+def verify_audit(directory, log_dir, day=None):
+    """Verify the hash chain of every audit day file (or of `day`); returns their reports."""
+    files = day_files(directory)
+    paths = [files[day]] if day in files else [] if day else list(files.values())
+    return verify_files(paths, verification_path(log_dir), utc_now_iso())
+
+
+def last_verification(log_dir):
+    """What the last `audit verify` found ({} when it never ran)."""
+    return read_record(verification_path(log_dir))

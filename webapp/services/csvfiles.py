@@ -88,6 +88,79 @@ def _closing_chunks(reader, stream):
         stream.close()
 
 
+# --- line ends: LF, CRLF and CR alone (old data loggers end their lines with a bare CR) --------
+
+LINE_END = re.compile(rb"\r\n|\r|\n")
+PEEK_BYTES = 65536
+
+
+def split_bare_cr(raw):
+    """`raw` cut after each line end (LF, CRLF or a CR alone): one piece per line."""
+    if b"\r" not in raw:
+        return [raw]
+    pieces, start = [], 0
+    for match in LINE_END.finditer(raw):
+        pieces.append(raw[start:match.end()])
+        start = match.end()
+    if start < len(raw):
+        pieces.append(raw[start:])
+    return pieces
+
+
+def ends_with_bare_cr(binary):
+    """True when the first line of a seekable binary file ends with a CR alone."""
+    if not (hasattr(binary, "seekable") and binary.seekable()):
+        return False
+    start = binary.tell()
+    head = binary.read(PEEK_BYTES)
+    binary.seek(start)
+    first_cr, first_lf = head.find(b"\r"), head.find(b"\n")
+    return first_cr >= 0 and (first_lf < 0 or first_cr < first_lf - 1)
+
+
+class CrLines:
+    """A binary file whose CR line ends read as LF, for readers that split lines on LF.
+
+    Each CR becomes one LF, so byte counts (and `tell()`) stay those of the file; a CRLF in
+    such a file reads as a line end and a blank line, which readers skip.
+    """
+
+    def __init__(self, binary, block=PEEK_BYTES):
+        self.binary = binary
+        self.block = block
+        self.buffer = b""
+        self.position = 0
+
+    def readline(self, limit=-1):
+        """The next line, LF-terminated, of at most `limit` bytes (as io's readline)."""
+        while True:
+            end = self.buffer.find(b"\n", self.position)
+            held = len(self.buffer) - self.position
+            if end >= 0 or (0 <= limit <= held):
+                break
+            block = self.binary.read(self.block)
+            if not block:
+                break
+            self.buffer = self.buffer[self.position:] + block.replace(b"\r", b"\n")
+            self.position = 0
+        end = self.buffer.find(b"\n", self.position)
+        stop = end + 1 if end >= 0 else len(self.buffer)
+        if limit >= 0:
+            stop = min(stop, self.position + limit)
+        line = self.buffer[self.position:stop]
+        self.position = stop
+        return line
+
+    def tell(self):
+        """Bytes of the file consumed so far."""
+        return self.binary.tell() - (len(self.buffer) - self.position)
+
+
+def lf_lines(binary):
+    """`binary` itself, or a CrLines over it when its lines end with a CR alone."""
+    return CrLines(binary) if ends_with_bare_cr(binary) else binary
+
+
 # Excel set to French reads ';' as the separator and ',' as the decimal mark; the standard
 # results file (',' and '.') opens there as one column of text.
 DECIMAL = re.compile(r"^-?\d+\.\d+(?:[eE][-+]?\d+)?$")

@@ -11,6 +11,7 @@ import os
 
 from webapp.services.audit import request_rows
 from webapp.services.storage import append_csv, utc_now_iso
+from webapp.services.text import UnsafeText, check_text
 
 FEEDBACK_COLUMNS = ("timestamp_utc", "principal", "request_id", "reading", "alarm_id",
                     "verdict", "comment", "asset", "model_version", "prediction_time")
@@ -39,6 +40,10 @@ def record_feedback(log_dir, principal, verdict, comment="", *, request_id="", r
     if len(comment) > MAX_COMMENT:
         raise FeedbackError(f"the comment has {len(comment)} characters; keep it under "
                             f"{MAX_COMMENT}")
+    try:
+        check_text(comment, "the comment")
+    except UnsafeText as exc:
+        raise FeedbackError(str(exc)) from None
     row = {"timestamp_utc": utc_now_iso(), "principal": principal, "request_id": request_id,
            "reading": reading, "alarm_id": alarm_id, "verdict": verdict, "comment": comment,
            "asset": asset, "model_version": model_version, "prediction_time": prediction_time}

@@ -10,11 +10,13 @@ from datetime import date
 
 from webapp.services import audit
 from webapp.services.audit import CHANNELS
+from webapp.services.text import find_unsafe
 
 VERDICTS = ("anomaly", "normal")
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-EXACT_FIELDS = ("principal", "channel", "asset", "model_version", "batch_id", "request_id")
+EXACT_FIELDS = ("principal", "channel", "asset", "model_version", "batch_id", "request_id",
+                "client_request_id")
 
 
 class FilterError(ValueError):
@@ -42,6 +44,7 @@ class HistoryFilter:
     verdict: str = ""
     batch_id: str = ""
     request_id: str = ""
+    client_request_id: str = ""
 
     @classmethod
     def from_mapping(cls, values):
@@ -52,6 +55,10 @@ class HistoryFilter:
 
     def check(self):
         """Raise FilterError for a date, channel or verdict that cannot match anything."""
+        for item in fields(self):
+            unsafe = find_unsafe(getattr(self, item.name))
+            if unsafe:
+                raise FilterError(f"{item.name}: remove the control character ({unsafe[1]})")
         for name in ("date_from", "date_to"):
             value = getattr(self, name)
             if value:
@@ -98,6 +105,22 @@ def search(audit_dir, wanted, page=1, page_size=PAGE_SIZE):
         if len(rows) == page_size:
             return rows, True
         rows.append(row)
+    return rows, False
+
+
+def search_requests(audit_dir, wanted, page=1, page_size=PAGE_SIZE):
+    """(requests of the page, whether an older page exists): one line per request or batch."""
+    found = audit.search_requests(
+        audit_dir, date_from=wanted.date_from, date_to=wanted.date_to,
+        exact={name: getattr(wanted, name) for name in EXACT_FIELDS}, verdict=wanted.verdict)
+    skip = (max(page, 1) - 1) * page_size
+    rows = []
+    for position, entry in enumerate(found):
+        if position < skip:
+            continue
+        if len(rows) == page_size:
+            return rows, True
+        rows.append(entry)
     return rows, False
 
 

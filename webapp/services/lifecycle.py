@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 from webapp.services.registry import RegistryError
 from webapp.services.storage import append_csv, utc_now_iso
+from webapp.services.text import UnsafeText, check_text
 
 EVENT_COLUMNS = ("timestamp_utc", "principal", "asset", "from_version", "to_version", "action",
                  "reason")
@@ -37,7 +38,10 @@ def clean_reason(reason):
         raise ReasonRequired("give a short reason for the switch (it goes in the history)")
     if len(text) > MAX_REASON_LENGTH:
         raise ReasonRequired(f"the reason is too long: {MAX_REASON_LENGTH} characters at most")
-    return text
+    try:
+        return check_text(text, "the reason")
+    except UnsafeText as exc:
+        raise ReasonRequired(str(exc)) from None
 
 
 class ModelLifecycle:

@@ -40,12 +40,14 @@ class Result:
     @property
     def contributions(self):
         """Sensor -> contribution to the score, largest first."""
-        return {self._names[i]: float(self._parts[i]) for i in self._order}
+        parts, names = self._parts, self._names
+        return {names[i]: parts[i] for i in self._order}
 
     @property
     def top_sensors(self):
         """The sensors that weigh most in the score, largest first."""
-        return [self._names[i] for i in self._order[:TOP_SENSORS]]
+        names = self._names
+        return [names[i] for i in self._order[:TOP_SENSORS]]
 
     def as_dict(self):
         return {"score": self.score, "threshold": self.threshold, "anomaly": self.anomaly,
@@ -65,8 +67,16 @@ def score_frame(loaded, frame, context=None, single=None):
     order = np.argsort(-parts, axis=1, kind="stable")
     threshold = float(scores.threshold)
     values = np.asarray(scores.scores, dtype=float).tolist()
-    return [Result(score, threshold, score > threshold, names, parts[row], order[row])
-            for row, score in enumerate(values)]
+    # Rows as tuples built from columns converted once: indexing numpy rows one by one is
+    # slow, and tuples of numbers, unlike lists, are soon left alone by the garbage collector.
+    return [Result(score, threshold, score > threshold, names, row_parts, row_order)
+            for score, row_parts, row_order in zip(values, rows_of(parts), rows_of(order),
+                                                   strict=True)]
+
+
+def rows_of(matrix):
+    """The rows of a 2-D array as tuples of Python numbers."""
+    return zip(*matrix.T.tolist(), strict=True) if matrix.shape[1] else [()] * len(matrix)
 
 
 def inputs_json(frame, columns):
@@ -75,32 +85,32 @@ def inputs_json(frame, columns):
     Built column by column (repr of a float is its shortest exact form, as in JSON) because
     a per-row json.dumps dominates the cost of auditing large files.
     """
-    keys = [json.dumps(column) + ":" for column in columns]
-    cells = [[key + repr(value) for value in frame[column].tolist()]
-             for key, column in zip(keys, columns, strict=True)]
-    return ["{" + ",".join(parts) + "}" for parts in zip(*cells, strict=True)]
+    template = "{" + ",".join(json.dumps(column).replace("%", "%%") + ":%r"
+                              for column in columns) + "}"
+    return [template % values
+            for values in zip(*(frame[column].tolist() for column in columns), strict=True)]
 
 
 def audit_rows(loaded, frame, results, *, channel, principal, request_id, latency_ms,
-               batch_id="", reading_timestamps=None):
+               batch_id="", reading_timestamps=None, client_request_id=""):
     """One audit row per scored reading, all stamped with the version that scored them."""
-    now = utc_now_iso()
     timestamps = reading_timestamps if reading_timestamps is not None else [""] * len(results)
     records = inputs_json(frame, list(loaded.model.columns))
+    common = {"timestamp_utc": utc_now_iso(), "request_id": request_id, "channel": channel,
+              "principal": principal, "asset": loaded.asset, "model_version": loaded.version,
+              "model_sha256": loaded.sha256, "batch_id": batch_id or "",
+              "latency_ms": latency_ms, "app_version": APP_VERSION,
+              "client_request_id": client_request_id or ""}
     return [{
-        "timestamp_utc": now, "request_id": request_id, "channel": channel,
-        "principal": principal, "asset": loaded.asset, "model_version": loaded.version,
-        "model_sha256": loaded.sha256,
-        "inputs": inputs,
-        "reading_timestamp": timestamp or "", "batch_id": batch_id or "",
+        **common, "inputs": inputs, "reading_timestamp": timestamp or "",
         "score": round(result.score, 6), "threshold": round(result.threshold, 6),
         "anomaly": result.anomaly, "top_sensors": ";".join(result.top_sensors),
-        "latency_ms": latency_ms, "app_version": APP_VERSION,
     } for inputs, result, timestamp in zip(records, results, timestamps, strict=True)]
 
 
 def predict_and_audit(loaded, frame, sink, *, channel, principal, request_id=None,
-                      batch_id="", reading_timestamps=None, context=None, single=None):
+                      batch_id="", reading_timestamps=None, context=None, single=None,
+                      client_request_id=""):
     """Score readings and write their audit rows in one append; return (request_id, results).
 
     The audit write happens before anything is returned: a prediction that could not be
@@ -112,7 +122,8 @@ def predict_and_audit(loaded, frame, sink, *, channel, principal, request_id=Non
     latency_ms = round((time.perf_counter() - started) * 1000, 3)
     rows = audit_rows(loaded, frame, results, channel=channel, principal=principal,
                       request_id=request_id, latency_ms=latency_ms, batch_id=batch_id,
-                      reading_timestamps=reading_timestamps)
+                      reading_timestamps=reading_timestamps,
+                      client_request_id=client_request_id)
     if getattr(loaded, "shadow", None) is not None:
         add_shadow_scores(rows, loaded.shadow, frame, context, single)
     sink.write(rows)

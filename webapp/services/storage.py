@@ -14,6 +14,9 @@ import os
 import uuid
 from datetime import datetime, timezone
 
+from webapp.services.audit_chain import (CHAIN_COLUMN, chain_lines, last_hash, read_head,
+                                         split_lines)
+
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 FORMULA_FIRST = frozenset(FORMULA_PREFIXES)
 
@@ -44,8 +47,7 @@ def _cell(value):
     return neutralise_formula(str(value))
 
 
-def render_rows(rows, columns):
-    """Complete CSV lines for `rows` (dicts), formula-safe, as one string."""
+def _csv_rows(rows, columns):
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for row in rows:
@@ -53,26 +55,91 @@ def render_rows(rows, columns):
     return buffer.getvalue()
 
 
+def _quoted(text):
+    """A cell as csv.writer writes it: quoted when it holds the separator or a quote."""
+    if "\n" in text or "\r" in text:  # rare: leave line breaks to the csv module's own rules
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow([text, ""])
+        return buffer.getvalue()[:-2]  # without the empty second cell's "," and the "\n"
+    if '"' in text or "," in text:
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _column_cells(values):
+    """The CSV cells of one column's values, as _cell and csv.writer would write each one."""
+    kinds = set(map(type, values))
+    if kinds == {float}:
+        return list(map(repr, values))  # a float's repr never needs quoting
+    if kinds == {str} and len(set(values)) * 2 < len(values):
+        # Columns such as request_id or asset repeat one value: render each value once.
+        rendered = {value: _quoted(_cell(value)) for value in set(values)}
+        return [rendered[value] for value in values]
+    cells = list(map(_cell, values))
+    joined = "".join(cells)
+    if '"' in joined or "," in joined or "\n" in joined or "\r" in joined:
+        return list(map(_quoted, cells))
+    return cells
+
+
+def render_rows(rows, columns):
+    """Complete CSV lines for `rows` (dicts), formula-safe, as one string, as csv.writer writes.
+
+    Rendered column by column: a request of thousands of readings is a few list operations
+    per column instead of a csv.writer call and a _cell call per cell.
+    """
+    if len(columns) < 2 or not rows:
+        return _csv_rows(rows, columns)  # csv.writer writes a lone empty cell as ""
+    cells = [_column_cells([row.get(column) for row in rows]) for column in columns]
+    return "\n".join(map(",".join, zip(*cells, strict=True))) + "\n"
+
+
 def append_csv(path, rows, columns):
     """Append complete lines with one write() under an exclusive lock; header if new.
 
     O_APPEND plus flock means lines from several workers never interleave, and the header
-    is written exactly once even when two processes create the file together.
+    is written exactly once even when two processes create the file together. When the
+    columns end with the chain column (the audit), each row's hash is computed under the same
+    lock from the hash at the end of the file. A file begun with older columns keeps them.
     """
-    body = render_rows(rows, columns).encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        if os.fstat(fd).st_size == 0:
-            header = render_rows([dict(zip(columns, columns, strict=True))], columns)
-            body = header.encode("utf-8") + body
-        written = os.write(fd, body)
-        if written != len(body):
+        size = os.fstat(fd).st_size
+        if size:
+            header, header_size = read_head(fd)
+            written_columns = _columns_of(header, columns)
+            body = _render_body(rows, written_columns, fd, size, header_size)
+        else:
+            body = render_rows([dict(zip(columns, columns, strict=True))], columns) + \
+                _render_body(rows, columns)
+        data = body.encode("utf-8")
+        written = os.write(fd, data)
+        if written != len(data):
             # A short write leaves a partial line; cut it off so the file still parses.
             os.ftruncate(fd, os.fstat(fd).st_size - written)
             raise OSError("short write to the audit file")
     finally:
         os.close(fd)
+
+
+def _columns_of(header, columns):
+    """The columns of an existing file: `columns`, or the older list its header names."""
+    if header == ",".join(columns):
+        return columns
+    named = next(csv.reader([header]), [])
+    return tuple(name for name in named if name in columns) or columns
+
+
+def _render_body(rows, columns, fd=None, size=0, header_size=0):
+    """The rows' lines, each ending with its chain hash when the file is chained."""
+    if columns[-1] != CHAIN_COLUMN:
+        return render_rows(rows, columns)
+    cells = columns[:-1]
+    body = render_rows(rows, cells)
+    lines = split_lines(body, len(rows), lambda i: [_cell(rows[i].get(c)) for c in cells])
+    previous = last_hash(fd, size, header_size) if size else ""
+    return chain_lines(previous, lines)[0]
 
 
 def write_atomic(path, write):

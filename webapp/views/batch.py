@@ -19,6 +19,7 @@ from webapp.services.batch.reader import BatchFileError
 from webapp.services.batch.store import BatchStore, start_upload
 from webapp.services.csvfiles import excel_fr_lines
 from webapp.services.jobs import DONE
+from webapp.services.text import UnsafeText
 from webapp.views.auth import role_required
 from webapp.views.messages import field_message
 
@@ -72,6 +73,9 @@ def file_error_message(code, params, message=""):
         "duplicate_columns": _("Columns named more than once in the header: %(names)s.",
                                names=", ".join(params.get("columns", []))),
         "no_readings": _("The file has a header but no readings."),
+        "unsafe_header": _("The header holds a control character (%(character)s): column "
+                           "names must be printable text.",
+                           character=params.get("character", "?")),
         "stopped": _("Processing stopped unexpectedly (the server process ended). Upload the "
                      "file again."),
     }.get(code, _("Processing failed: %(reason)s", reason=message))
@@ -90,6 +94,9 @@ def problem_message(problem):
                          **(problem.get("params") or {"fields": "?", "expected": "?"})),
         "not_text": _("The line is not UTF-8 text."),
         "line_too_long": _("The line is too long to be a reading."),
+        "unsafe_text": _("Holds a control character or an unpaired surrogate (%(character)s): "
+                         "only printable text is accepted.",
+                         character=(problem.get("params") or {}).get("character", "?")),
     }.get(code, problem["reason"])
 
 
@@ -122,6 +129,10 @@ def upload():
     if form.validate_on_submit():
         try:
             batch_id = start_batch(form.asset.data, form.file.data)
+        except UnsafeText as error:
+            form.file.errors.append(_("The file name holds a control character (%(character)s): "
+                                      "rename the file with printable characters only.",
+                                      character=error.character))
         except BatchFileError as error:
             form.file.errors.append(file_error_message(error.code, error.params, str(error)))
         else:

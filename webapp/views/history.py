@@ -15,7 +15,7 @@ from webapp.services.audit import CHANNELS
 from webapp.services.feedback import (MAX_COMMENT, VERDICTS, FeedbackError, feedback_by_alarm,
                                       feedback_by_reading, record_feedback)
 from webapp.services.history import (PAGE_SIZE, FilterError, HistoryFilter, export_csv,
-                                     export_filename, request_rows, search)
+                                     export_filename, request_rows, search_requests)
 from webapp.views.auth import role_required
 
 bp = Blueprint("history", __name__)
@@ -75,7 +75,7 @@ def index():
                                wanted=None,
                                page=1, more=False, choices=filter_choices(), feedback={},
                                everyone=sees_everyone()), 400
-    rows, more = search(audit_dir(), wanted, page, PAGE_SIZE)
+    rows, more = search_requests(audit_dir(), wanted, page, PAGE_SIZE)
     return render_template("history/index.html", rows=rows, more=more, page=page,
                            wanted=wanted, error=None, choices=filter_choices(),
                            feedback=requests_with_feedback(), everyone=sees_everyone())
@@ -123,14 +123,18 @@ def record(request_id):
                                 flagged=request.args.get("flagged"))
                         + f"#r{form.reading.data}")
     flagged = [row for row in rows if row.get("anomaly") == "1"]
-    listed = flagged if flagged_only else rows
+    # A batch opens on what needs a look: its flagged readings first, then the others.
+    ordered = flagged + [row for row in rows if row.get("anomaly") != "1"] \
+        if rows[0].get("batch_id") else rows
+    listed = flagged if flagged_only else ordered
     page = request.args.get("page", 1, type=int) or 1
     shown = listed[(page - 1) * READINGS_PER_PAGE: page * READINGS_PER_PAGE]
     notes = feedback_by_reading(current_app.config["LOG_DIR"])
     return render_template("history/record.html", request_id=request_id, rows=shown,
                            first=rows[0], total=len(listed), readings=len(rows),
                            flagged=len(flagged), flagged_only=flagged_only, page=page,
-                           per_page=READINGS_PER_PAGE, form=form, notes=notes), \
+                           per_page=READINGS_PER_PAGE, form=form, notes=notes,
+                           judged=request.args.get("judge", "")), \
         200 if request.method == "GET" else 400
 
 

@@ -1,9 +1,10 @@
 """The monitoring page: service health, model behaviour, drift and data quality, as charts."""
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 
 from webapp.extensions import monitoring_sources, registry
+from webapp.services.audit import last_verification
 from webapp.services.monitoring.report import WINDOWS, QueryError, report_from_args
 from webapp.views.auth import role_required
 
@@ -34,5 +35,6 @@ def page():
     except QueryError as exc:
         report, error = None, query_message(exc)
     return render_template("monitoring/page.html", report=report, error=error, choice=choice,
-                           assets=registry().assets(), windows=WINDOW_CHOICES), \
+                           assets=registry().assets(), windows=WINDOW_CHOICES,
+                           chain=last_verification(current_app.config["LOG_DIR"])), \
         200 if error is None else 400

@@ -9,6 +9,8 @@ import pandas as pd
 from features.validation import FieldError, SchemaError, check_columns
 from webapp.services.csvfiles import sniff_separator
 from webapp.services.storage import neutralise_formula
+from webapp.services.csvfiles import split_bare_cr
+from webapp.services.text import find_unsafe
 
 MAX_LINE_BYTES = 1 << 20  # a longer "line" is binary junk or a broken export, not a reading
 BOM = b"\xef\xbb\xbf"
@@ -54,6 +56,7 @@ class RowProblem:
 def read_header(binary):
     """(separator, column names) from the first line; BatchFileError when it is not a header."""
     raw = binary.readline(MAX_LINE_BYTES)
+    raw = split_bare_cr(raw)[0]  # a file whose lines end with a CR alone
     if raw.startswith(BOM):
         raw = raw[len(BOM):]
     if not raw.strip():
@@ -66,9 +69,16 @@ def read_header(binary):
     except UnicodeDecodeError:
         raise BatchFileError("not_text", "the file is not a CSV text file encoded in UTF-8 "
                                          "(save it as 'CSV UTF-8')") from None
+    text = text.rstrip("\r\n")
+    # A TAB is let through: a tab-separated file is told it has a single column.
+    unsafe = find_unsafe(text.replace("\t", " "))
+    if unsafe:
+        raise BatchFileError("unsafe_header", "the header holds a control character or an "
+                             f"unpaired surrogate ({unsafe[1]} at position {unsafe[0]}): "
+                             "column names must be printable text", character=unsafe[1],
+                             position=unsafe[0])
     separator = sniff_separator(text)
-    columns = [name.strip() for name in next(csv.reader([text.rstrip("\r\n")],
-                                                        delimiter=separator))]
+    columns = [name.strip() for name in next(csv.reader([text], delimiter=separator))]
     duplicated = sorted({name for name in columns if columns.count(name) > 1})
     if duplicated:
         raise BatchFileError("duplicate_columns", "columns named more than once in the header: "

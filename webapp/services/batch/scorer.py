@@ -26,6 +26,8 @@ from webapp.services.evaluation import metrics_from_counts
 from webapp.services.rejections import record_rejections
 from webapp.services.scoring import predict_and_audit, score_frame
 from webapp.services.storage import neutralise_formula, write_atomic
+from webapp.services.csvfiles import lf_lines
+from webapp.services.text import shown, unsafe_rows
 
 RESULT_COLUMNS = ("score", "threshold", "predicted_anomaly", "top_sensors", "asset",
                   "model_version")
@@ -204,6 +206,13 @@ class FileScorer:
         """Validate, score and audit one chunk; returns (results frame, problems)."""
         numbers, valid, errors = validate_frame(chunk.table, self.sensors, first_line=0)
         problems = list(chunk.problems)
+        for position, unsafe in unsafe_rows(chunk.table, DATETIME_COLUMN):
+            valid[position] = False
+            problems.append(RowProblem(int(chunk.lines[position]), DATETIME_COLUMN, unsafe.code,
+                                       unsafe.reason, shown(chunk.table[DATETIME_COLUMN]
+                                                            .iat[position]),
+                                       {"character": unsafe.character,
+                                        "position": unsafe.position}))
         for error in errors:
             value = str(chunk.table[error.field].iat[error.index])
             problems.append(RowProblem(int(chunk.lines[error.index]), error.field, error.code,
@@ -297,6 +306,7 @@ def score_file(binary, loaded, sink, *, batch_id, channel, principal, results_pa
     counted for monitoring in `rejections_dir` (the log folder) when it is given. Raises
     BatchFileError when the file as a whole cannot be scored (nothing is scored then).
     """
+    binary = lf_lines(binary)
     separator, columns = read_header(binary)
     sensors = loaded.sensors
     check_header(columns, sensors)
@@ -353,5 +363,6 @@ def _write_problems(handle, problems):
 
 def file_problem(error):
     """A BatchFileError as a problem of the error report (line 1 is the header)."""
-    line = 1 if error.code in ("missing_columns", "duplicate_columns", "empty", "not_text") else 0
+    line = 1 if error.code in ("missing_columns", "duplicate_columns", "empty", "not_text",
+                               "unsafe_header") else 0
     return RowProblem(line, ", ".join(error.params.get("missing", [])), error.code, str(error))

@@ -10,6 +10,7 @@ from webapp.services.batch.scorer import (BATCH_ID_LENGTH, DEFAULT_CHUNK_ROWS, n
                                           score_file)
 from webapp.services.jobs import DONE, FAILED, QUEUED, RUNNING, UNFINISHED, abandoned, runner_stamp
 from webapp.services.storage import read_json, utc_now_iso, write_json_atomic
+from webapp.services.text import check_text
 
 # ---------------------------------------------------------------------------------------------
 # Batches of the upload page: logs/batches/<batch_id>/ holds meta.json (who, what, sha256),
@@ -114,13 +115,14 @@ def start_upload(store, loaded, sink, stream, filename, principal, chunk_rows=DE
     The header is checked before anything is queued so that missing columns are reported on
     the form itself. The thread writes status.json, which any worker can serve to the poll.
     """
+    filename = check_text(os.path.basename(filename or "upload.csv"), "the file name")
     stream.seek(0)
     _, columns = read_header(stream)
     check_header(columns, loaded.sensors)
     stream.seek(0)
     batch_id = store.create({"asset": loaded.asset, "model_version": loaded.version,
                              "principal": principal, "channel": "batch",
-                             "filename": os.path.basename(filename or "upload.csv")})
+                             "filename": filename})
     sha256, size = save_upload(stream, store.path(batch_id, "input.csv"))
     store.update_meta(batch_id, sha256=sha256, size=size)
     threading.Thread(target=process_stored_batch, name=f"batch-{batch_id}", daemon=True,

@@ -12,6 +12,7 @@ One watcher per DIR at a time (a lock file), so a second one cannot steal claime
 """
 
 import fcntl
+import logging
 import os
 import re
 import time
@@ -22,10 +23,12 @@ from webapp.services.batch.reader import BatchFileError
 from webapp.services.batch.scorer import file_problem, new_batch_id, score_file, write_error_report
 from webapp.services.registry import RegistryError, file_sha256
 from webapp.services.storage import read_json, write_json_atomic
+from webapp.services.text import shown
 
 FOLDERS = ("incoming", "processing", "results", "archive", "rejected")
 PARTIAL_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload")
 SAFE_STEM = re.compile(r"[^A-Za-z0-9._-]+")
+log = logging.getLogger("vigie.watch")
 
 
 class WatchBusy(RuntimeError):
@@ -155,7 +158,7 @@ class WatchFolder:
         os.makedirs(folder, exist_ok=True)
         journal = os.path.join(folder, f"{batch_id}.json")
         write_json_atomic(journal, {
-            "batch_id": batch_id, "asset": asset, "name": os.path.basename(path),
+            "batch_id": batch_id, "asset": asset, "name": shown(os.path.basename(path), 200),
             "version": version, "reason": reason, "since_day": time.strftime("%Y-%m-%d",
                                                                              time.gmtime())})
         try:
@@ -188,6 +191,13 @@ class WatchFolder:
             return Outcome(job["name"], asset, batch_id, "rejected", str(error))
         except AuditError as error:
             return Outcome(job["name"], asset, batch_id, "retry", f"{error}; will retry")
+        except Exception as error:  # one unreadable file must never stop the watcher
+            log.exception("%s could not be scored", job["name"])
+            error = BatchFileError("unreadable",
+                                   f"the file could not be read ({shown(str(error))})")
+            self._reject(claimed, asset, stem, error)
+            os.remove(journal)
+            return Outcome(job["name"], asset, batch_id, "rejected", str(error))
         os.makedirs(self.folder("archive", asset), exist_ok=True)
         os.replace(claimed, os.path.join(self.folder("archive", asset), f"{stem}.csv"))
         os.remove(journal)

@@ -31,6 +31,10 @@ def read_new_bytes(path, offset):
         handle.seek(start)
         data = handle.read()
     end = data.rfind(b"\n") + 1
+    # Stop at the end of a whole record: a line feed inside a quoted cell (an odd number of
+    # quotes before it) is not one, and the next read must not start inside that cell.
+    while end and data.count(b'"', 0, end) % 2:
+        end = data.rfind(b"\n", 0, end - 1) + 1
     columns = header.decode("utf-8-sig").strip().split(",")
     return columns, data[:end], start + end
 

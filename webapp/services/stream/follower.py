@@ -1,6 +1,6 @@
 """Stream follower: scores each new line of a growing sensor CSV exactly once, across restarts.
 
-How "exactly once" holds (README, "Live streams and alarms"):
+How "exactly once" holds (docs/guide.md, "Live streams and alarms"):
 
 * The follower reads a *segment* of the file (one inode from its header on; a rotation or a
   truncation starts the next segment) and numbers its lines as the file does (header = 1).
@@ -38,6 +38,7 @@ from webapp.services.stream.checkpoint import (CHECKPOINT_FILE, ERROR_LOG, LOCK_
                                                parse_request_id, read_checkpoint, request_id_for,
                                                stream_dir, stream_id)
 from webapp.services.stream.tail import FileTail, Segment
+from webapp.services.text import unsafe_rows
 
 log = logging.getLogger("vigie.stream")
 ERROR_COLUMNS = ("logged_at", "segment", "file", "line", "field", "code", "message")
@@ -250,6 +251,9 @@ class StreamFollower(FileTail):
         line_numbers = [number for number, _ in records]
         numbers, valid, field_errors = validate_frame(frame, sensors, first_line=0)
         errors = [(line_numbers[e.index], e.field, e.code, e.message) for e in field_errors]
+        for position, unsafe in unsafe_rows(frame, DATETIME_COLUMN):
+            valid[position] = False
+            errors.append((line_numbers[position], DATETIME_COLUMN, unsafe.code, unsafe.reason))
         return frame, numbers, valid, line_numbers, errors
 
     def _score_new(self, loaded, frame, numbers, valid, line_numbers):
@@ -288,7 +292,11 @@ class StreamFollower(FileTail):
                 continue
             if not text.strip():
                 continue
-            cells = next(csv.reader([text], delimiter=self.segment.separator))
+            try:
+                cells = next(csv.reader([text], delimiter=self.segment.separator))
+            except csv.Error as exc:  # a NUL byte, a CR inside a quoted cell cut at its end
+                errors.append((number, "", "malformed", f"the line is not a CSV line ({exc})"))
+                continue
             if len(cells) != width:
                 errors.append((number, "", "malformed",
                                f"the line has {len(cells)} cells, the header has {width}"))

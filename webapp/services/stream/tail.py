@@ -5,6 +5,8 @@ import hashlib
 import os
 from dataclasses import dataclass
 
+from webapp.services.csvfiles import split_bare_cr
+
 MAX_LINE_BYTES = 1 << 20
 
 
@@ -143,10 +145,16 @@ class FileTail:
         lines, offset, number = [], self.segment.offset, self.segment.line
         while len(lines) < self.max_lines:
             raw = self.handle.readline(MAX_LINE_BYTES)
-            if not raw or (not raw.endswith(b"\n") and not final and len(raw) < MAX_LINE_BYTES):
-                break
-            offset, number = offset + len(raw), number + 1
-            lines.append((number, raw, offset))
+            pieces = split_bare_cr(raw)  # a CR alone also ends a line (old data loggers)
+            for piece in pieces[:self.max_lines - len(lines)]:
+                # A CR at the very end may be the first half of a CRLF: it waits, like a
+                # line without its LF, until more arrives or the file is rotated away.
+                last = piece is pieces[-1]
+                if not piece or (last and not piece.endswith(b"\n") and not final
+                                 and len(raw) < MAX_LINE_BYTES):
+                    return lines
+                offset, number = offset + len(piece), number + 1
+                lines.append((number, piece, offset))
         return lines
 
     def _truncated(self):

@@ -58,7 +58,8 @@ class HistoryFilter:
         for item in fields(self):
             unsafe = find_unsafe(getattr(self, item.name))
             if unsafe:
-                raise FilterError(f"{item.name}: remove the control character ({unsafe[1]})")
+                raise FilterError(f"{item.name}: remove the control character ({unsafe[1]})",
+                                  "control_character", field=item.name)
         for name in ("date_from", "date_to"):
             value = getattr(self, name)
             if value:

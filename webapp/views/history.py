@@ -61,6 +61,8 @@ def filter_message(error):
         "dates_reversed": lambda: _("the end day is before the start day"),
         "bad_channel": lambda: _("choose a channel among %(choices)s", **params),
         "bad_verdict": lambda: _("choose a verdict among %(choices)s", **params),
+        "control_character": lambda: _("remove the control character from the %(field)s "
+                                       "field", **params),
     }[error.code]()
 
 

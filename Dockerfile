@@ -15,9 +15,10 @@ RUN groupadd --gid 10001 vigie \
 
 WORKDIR /app
 
-# Dependencies in their own layer: a code change does not reinstall them.
+# Dependencies in their own layer: a code change does not reinstall them. Every package,
+# transitive ones included, is pinned with its hashes (`make lock`): a changed file is refused.
 COPY requirements.txt ./
-RUN pip install --no-compile -r requirements.txt
+RUN pip install --no-compile --require-hashes -r requirements.txt
 
 COPY . .
 

@@ -10,7 +10,7 @@ WORKERS ?= 2
 export HOST PORT WORKERS
 
 .PHONY: help install install-dev translations run bootstrap test lint bench bench-deps evaluate clean \
-	docs-check
+	docs-check lock
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -18,8 +18,9 @@ help: ## List the targets
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
+# --require-hashes: every package, transitive ones included, must match the hash in the file.
 $(VENV)/.installed: requirements.txt | $(BIN)/activate
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt
 	touch $@
 
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
@@ -29,6 +30,11 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 install: $(VENV)/.installed translations ## Create .venv and install the pinned dependencies
 
 install-dev: install $(VENV)/.installed-dev ## Install the test and lint tools too
+
+lock: $(VENV)/.installed-dev ## Pin every runtime package with hashes: requirements.in -> requirements.txt
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
+	  --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+	  --output-file requirements.txt requirements.in
 
 translations: $(VENV)/.installed ## Compile the French UI catalogues
 	@$(FLASK) translations

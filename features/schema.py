@@ -49,7 +49,7 @@ SENSORS_BY_NAME = {sensor.name: sensor for sensor in SENSORS}
 DATETIME_COLUMN = "datetime"
 LABEL_COLUMN = "anomaly"
 
-ASSET_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ASSET_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # \Z: "$" lets a newline in
 
 
 def is_valid_asset_name(name):

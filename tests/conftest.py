@@ -18,6 +18,9 @@ from webapp.services.training import train_version
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 DATA_DIR = os.path.join(TESTS_DIR, "data")
 NORMAL_CSV = os.path.join(DATA_DIR, "normal_400.csv")
+# One model signing key for the whole run: stores trained here, apps and gunicorn servers
+# started by the tests (they inherit the environment) all sign and verify with it.
+os.environ.setdefault("VIGIE_MODEL_SIGNING_KEY", "tests-model-signing-key")
 PASSWORDS = {"admin": "admin-pass-123", "analyst": "analyst-pass-123",
              "operator": "operator-pass-123"}
 

@@ -14,6 +14,7 @@ class Defaults:
     LOG_DIR = os.path.join(PROJECT_ROOT, "logs")
     INSTANCE_DIR = os.path.join(PROJECT_ROOT, "instance")
     SECRET_KEY = None
+    MODEL_SIGNING_KEY = None  # signs model manifests; kept out of the model store
     ADMIN_PASSWORD = None
     HTTPS = False
     LANGUAGES = ("fr", "en")
@@ -38,9 +39,9 @@ class Defaults:
     LOGIN_THROTTLE_SECONDS = 300  # the window, and how long a refusal lasts at most
 
 
-def load_secret_key(instance_dir):
-    """The secret key kept in instance/secret_key, generated once (never in the repository)."""
-    path = os.path.join(instance_dir, "secret_key")
+def load_secret_key(instance_dir, name="secret_key"):
+    """The key kept in instance/<name>, generated once with mode 600 (never in the repository)."""
+    path = os.path.join(instance_dir, name)
     try:
         with open(path, encoding="ascii") as handle:
             return handle.read().strip()
@@ -67,19 +68,41 @@ def checked_timezone(name):
     return name
 
 
+def make_private(path, mode):
+    """Restrict `path` to this account; a folder given by its owner keeps working if we cannot."""
+    try:
+        os.chmod(path, mode)
+    except PermissionError:  # a mounted folder we do not own: its owner decides
+        pass
+
+
+def create_private_file(path):
+    """Create `path` empty with mode 600 unless it exists, and set 600 on an existing one."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        make_private(path, 0o600)
+
+
 def finalise(config):
     """Derive settings that depend on others, and create the runtime folders."""
     for name in ("MODEL_STORE", "LOG_DIR", "INSTANCE_DIR"):
         config[name] = os.path.abspath(str(config[name]))
-    os.makedirs(config["INSTANCE_DIR"], exist_ok=True)
+    # The instance folder holds the secret key, the database and passwords: owner only.
+    os.makedirs(config["INSTANCE_DIR"], mode=0o700, exist_ok=True)
+    make_private(config["INSTANCE_DIR"], 0o700)
     os.makedirs(config["MODEL_STORE"], exist_ok=True)
     os.makedirs(config["LOG_DIR"], exist_ok=True)
     config["BABEL_DEFAULT_TIMEZONE"] = checked_timezone(config["TIMEZONE"])
     config["AUDIT_DIR"] = os.path.join(config["LOG_DIR"], "audit")
     config["DATABASE"] = os.path.join(config["INSTANCE_DIR"], "vigie.db")
+    create_private_file(config["DATABASE"])  # SQLite would create it world-readable (umask)
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = os.environ.get("SECRET_KEY") or load_secret_key(
             config["INSTANCE_DIR"])
+    if not config.get("MODEL_SIGNING_KEY"):
+        config["MODEL_SIGNING_KEY"] = load_secret_key(config["INSTANCE_DIR"], "model_signing_key")
+    config["MODEL_SIGNING_KEY"] = str(config["MODEL_SIGNING_KEY"])
     https = str(config.get("HTTPS")).lower() in ("1", "true", "yes")
     config["SESSION_COOKIE_SECURE"] = https
     config["REMEMBER_COOKIE_SECURE"] = https

@@ -1,5 +1,6 @@
 """Error pages: HTML for browsers, the JSON error shape for the API; never a traceback."""
 
+import errno
 import logging
 
 from flask import g, jsonify, render_template, request
@@ -48,6 +49,15 @@ def handle_unexpected(error):
     return error_response(500, _("An internal error occurred. Quote the request id to support."))
 
 
+def handle_os_error(error):
+    """A full disk is the operator's to fix, not a bug: 503 with what to do; others are 500."""
+    if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return handle_unexpected(error)
+    log.error("disk full on %s %s: %s", request.method, request.path, error)
+    return error_response(503, _("The server's disk is full, so this could not be saved. Try "
+                                 "again later or alert an administrator."))
+
+
 def handle_audit_error(error):
     log.error("audit write failed: %s", error)
     return error_response(503, _("The prediction could not be recorded in the audit log, so it "
@@ -70,4 +80,5 @@ def register_error_handlers(app):
     app.register_error_handler(ModelIntegrityError, handle_model_error)
     app.register_error_handler(NoActiveModel, handle_model_error)
     app.register_error_handler(UnknownAsset, handle_unknown_asset)
+    app.register_error_handler(OSError, handle_os_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -52,7 +52,7 @@ def init_services(app):
     from webapp.services.monitoring.refresher import SummaryRefresher
     from webapp.services.registry import ActiveModels, ModelRegistry
 
-    registry = ModelRegistry(app.config["MODEL_STORE"])
+    registry = ModelRegistry(app.config["MODEL_STORE"], app.config["MODEL_SIGNING_KEY"])
     app.extensions["vigie.registry"] = registry
     app.extensions["vigie.lifecycle"] = ModelLifecycle(registry, app.config["LOG_DIR"])
     app.extensions["vigie.models"] = ActiveModels(registry)

@@ -5,9 +5,19 @@ import os
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WORKERS", "2"))
-# Batch uploads are scored inside the request; give them time before the worker is recycled.
+# Threads, not sync workers: a sync worker belongs to one connection until its header ends, so
+# two clients sending half a header froze the whole service. A gthread worker leaves silent
+# connections in its poller and gives each started request one of THREADS threads; the nginx
+# recipe of docs/operations.md in front buffers headers of slow clients in deployments.
+worker_class = "gthread"
+threads = int(os.environ.get("THREADS", "8"))
+keepalive = 2  # seconds an idle kept-alive connection is kept: short, connections are cheap
+# Batch files are scored in a background thread; this is the heartbeat of a worker's main loop.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "300"))
 graceful_timeout = 30
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'

@@ -9,7 +9,9 @@ import os
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Blueprint, current_app, redirect, request, url_for
+from flask import Blueprint, current_app, redirect, request
+
+from webapp.navigation import safe_redirect_target
 
 bp = Blueprint("i18n", __name__)
 COOKIE = "vigie_lang"
@@ -27,10 +29,7 @@ def select_locale():
 @bp.route("/language/<code>")
 def switch_language(code):
     """Remember the language and go back to the page the user came from."""
-    back = request.args.get("next", "")
-    if not back.startswith("/") or back.startswith("//"):
-        back = url_for("predict.home")
-    response = redirect(back)
+    response = redirect(safe_redirect_target(request.args.get("next")))
     if code in current_app.config["LANGUAGES"]:
         response.set_cookie(COOKIE, code, max_age=ONE_YEAR, httponly=True, samesite="Lax",
                             secure=current_app.config["SESSION_COOKIE_SECURE"])

@@ -1,6 +1,8 @@
 """The main menu: each page appears for the roles that may open it, once its blueprint exists."""
 
-from flask import current_app
+from urllib.parse import urlsplit
+
+from flask import current_app, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -34,3 +36,18 @@ def menu_items():
         return []
     return [(endpoint, label) for endpoint, label, role in MENU
             if endpoint in current_app.view_functions and current_user.has_role(role)]
+
+
+def safe_redirect_target(target, fallback="predict.home"):
+    """`target` if it is a path on this site, else the URL of the `fallback` endpoint.
+
+    Every redirect whose target comes from the request goes through here. Browsers drop tabs
+    and newlines from a Location and read a backslash as a slash, so `/\t/evil.com` would
+    leave the site: any control character, backslash, scheme or host sends to the fallback.
+    """
+    if isinstance(target, str) and target.startswith("/") and target.isprintable() \
+            and "\\" not in target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and not target.startswith("//"):
+            return target
+    return url_for(fallback)

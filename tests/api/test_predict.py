@@ -295,6 +295,17 @@ def test_models_active_lists_version_sha_features_and_threshold(client, app, key
     assert [f["name"] for f in entry["features"]] == list(SENSOR_COLUMNS)
 
 
+def test_models_active_names_both_thresholds_so_a_client_can_check_a_verdict(client, key):
+    entry = client.get("/api/v1/models/active", headers={"X-API-Key": key}).get_json()[
+        "assets"][0]
+    thresholds = entry["thresholds"]
+    assert thresholds["sequence"] == entry["threshold"]
+    assert thresholds["single_reading"] != thresholds["sequence"]
+    one = post(client, {"asset": "pump-1", "readings": normal_readings(1)}, key).get_json()[
+        "results"][0]
+    assert one["threshold"] == pytest.approx(thresholds["single_reading"])
+
+
 def test_models_active_accepts_any_role_and_refuses_no_key(client, app):
     for role in ("operator", "analyst", "admin"):
         key = apikeys.create_key(app.config["DATABASE"], f"k-{role}", role, "tests")[1]

@@ -16,6 +16,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+# Benchmarks build model stores outside an app: one signing key for the stores and the apps.
+os.environ.setdefault("VIGIE_MODEL_SIGNING_KEY", "bench-model-signing-key")
 
 
 def bench_modules(selected):

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from tests.conftest import NORMAL_CSV
-from webapp.services import candidates
+from webapp.services import candidates, model_signing
 from webapp.services.lifecycle import EVENT_COLUMNS, ModelLifecycle, ReasonRequired, SwitchRefused
 from webapp.services.registry import InvalidName, ModelIntegrityError, ModelRegistry, UnknownVersion
 from webapp.services.training import train_version
@@ -104,8 +104,8 @@ def test_other_scikit_learn_series_is_not_loadable(life, store):
     import json
     manifest = json.loads(text)
     manifest["versions"]["scikit-learn"] = "0.24.2"
-    with open(path, "w") as handle:
-        json.dump(manifest, handle)
+    with open(path, "w") as handle:  # signed, as a genuine old version would be
+        json.dump(model_signing.signed(manifest, store.signing_key()), handle)
     with pytest.raises(ModelIntegrityError, match="scikit-learn 0.24.2"):
         life.activate("pump-1", "v2", "alice", "try")
     row = next(r for r in life.version_rows("pump-1") if r["version"] == "v2")

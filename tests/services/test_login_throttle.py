@@ -75,3 +75,13 @@ def test_a_refused_attempt_does_not_extend_the_lock(app, client):
     with users.database(app.config["DATABASE"]) as connection:
         count = connection.execute("SELECT COUNT(*) FROM login_failures").fetchone()[0]
     assert count == 5
+
+
+def test_signing_in_as_oneself_does_not_clear_the_failures_of_another_name(client):
+    # Four guesses at the operator's password, a good login as analyst from the same address,
+    # one more guess: the fifth failure locks the operator's name.
+    fail_times(client, 4)
+    assert attempt(client, "analyst", PASSWORDS["analyst"]).status_code == 302
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    fail_times(client, 1)
+    assert attempt(client, "operator", PASSWORDS["operator"]).status_code == 429

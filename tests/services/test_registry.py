@@ -6,6 +6,7 @@ import os
 import pytest
 
 from tests.conftest import NORMAL_CSV
+from webapp.services import model_signing
 from webapp.services.registry import (ActiveModels, InvalidName, ModelIntegrityError, ModelRegistry,
                                       UnknownAsset)
 from webapp.services.training import TrainingError, train_version
@@ -66,8 +67,8 @@ def test_model_from_another_scikit_learn_series_is_refused(store):
     with open(path) as handle:
         manifest = json.load(handle)
     manifest["versions"]["scikit-learn"] = "0.24.2"
-    with open(path, "w") as handle:
-        json.dump(manifest, handle)
+    with open(path, "w") as handle:  # signed, as a genuine old version would be
+        json.dump(model_signing.signed(manifest, store.signing_key()), handle)
     with pytest.raises(ModelIntegrityError, match="scikit-learn 0.24.2"):
         store.check_loadable("pump-1", "v1")
 

@@ -14,7 +14,7 @@ PUBLIC = "public"
 ROLE_TABLE = {
     "auth.login": PUBLIC, "health.healthz": PUBLIC, "health.readyz": PUBLIC,
     "static": PUBLIC, "i18n.switch_language": PUBLIC, "api.openapi_document": PUBLIC,
-    "auth.logout": "operator",
+    "auth.logout": "operator", "auth.change_password": "operator",
     "predict.home": "operator", "batch.upload": "operator", "batch.result": "operator",
     "batch.status": "operator", "batch.download": "operator", "alarms.index": "operator",
     "alarms.acknowledge_alarm": "operator",
@@ -27,8 +27,8 @@ ROLE_TABLE = {
     "models_admin.activate": "admin", "models_admin.rollback": "admin",
     "models_admin.shadow": "admin", "models_admin.stop_shadow": "admin",
     "admin_users.index": "admin", "admin_users.change_role": "admin",
-    "admin_users.change_active": "admin", "admin_keys.index": "admin",
-    "admin_keys.revoke": "admin", "api.activate_model": "admin",
+    "admin_users.change_active": "admin", "admin_users.reset_password": "admin",
+    "admin_keys.index": "admin", "admin_keys.revoke": "admin", "api.activate_model": "admin",
 }
 RANK = {"anonymous": 0, "operator": 1, "analyst": 2, "admin": 3, PUBLIC: 0}
 

@@ -232,3 +232,35 @@ def test_a_normal_file_gets_a_plain_headline_and_no_calibration_warning(client, 
     batch_id, _ = upload_and_wait(client, normal_text(200))
     html = client.get(f"/batch/{batch_id}").get_data(as_text=True)
     assert 'id="file-verdict"' in html and 'id="calibration-warning"' not in html
+
+
+def test_a_full_disk_during_the_upload_is_a_clear_503_and_leaves_no_batch(app, client, login,
+                                                                           monkeypatch):
+    import errno
+
+    from webapp.services.batch import store as routes
+
+    def disk_full(stream, path, block=1 << 20):
+        with open(path, "wb") as handle:
+            handle.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(routes, "save_upload", disk_full)
+    login("operator")
+    client.get("/language/en")
+    response = upload(client, normal_text(20))
+    assert response.status_code == 503
+    assert "The server&#39;s disk is full" in response.get_data(as_text=True)
+    assert os.listdir(os.path.join(app.config["LOG_DIR"], "batches")) == []
+
+
+def test_a_stored_file_name_with_cr_lf_no_longer_breaks_its_downloads(app, client, login):
+    # Names are checked at upload now; a batch stored before may still hold a CR/LF.
+    login("operator")
+    batch_id, status = upload_and_wait(client, normal_text(20))
+    assert status["state"] == "done"
+    store = BatchStore(os.path.join(app.config["LOG_DIR"], "batches"))
+    store.update_meta(batch_id, filename="bad\r\nSet-Cookie: x=1.csv")
+    response = client.get(f"/batch/{batch_id}/results.csv")
+    assert response.status_code == 200
+    disposition = response.headers["Content-Disposition"]
+    assert "\r" not in disposition and "\n" not in disposition

@@ -173,8 +173,18 @@ def read(path):
         return handle.read()
 
 
-def test_analyst_trains_a_candidate_for_a_new_asset(login, app):
+def test_an_analyst_cannot_create_an_asset(login, app):
     client = login("analyst")
+    client.get("/language/en")
+    response = start_training(client, "pump-7", read(NORMAL_CSV), normal_rows="300")
+    assert response.status_code == 400
+    assert "Only an administrator can create a new asset" in response.get_data(as_text=True)
+    assert ModelRegistry(app.config["MODEL_STORE"]).assets() == ["pump-1"]
+    assert events(app) == []
+
+
+def test_admin_trains_the_first_version_of_a_new_asset(login, app):
+    client = login("admin")
     response = start_training(client, "pump-7", read(NORMAL_CSV), normal_rows="300")
     assert response.status_code == 303
     location = response.headers["Location"]
@@ -182,13 +192,13 @@ def test_analyst_trains_a_candidate_for_a_new_asset(login, app):
     assert status["state"] == "done", status
     registry = ModelRegistry(app.config["MODEL_STORE"])
     manifest = registry.manifest("pump-7", status["version"])
-    assert manifest["created_by"] == "analyst"
+    assert manifest["created_by"] == "admin"
     assert manifest["training_data"]["rows_used"] == 300
     page = client.get(location).get_data(as_text=True)
     assert 'id="job-result"' in page and status["version"] in page
     assert registry.active_version("pump-7") == "v1"  # a new asset's first version answers
     assert [(e["action"], e["to_version"], e["principal"]) for e in events(app)] == [
-        ("train", "v1", "analyst"), ("activate", "v1", "analyst")]
+        ("train", "v1", "admin"), ("activate", "v1", "admin")]
 
 
 def test_candidate_with_labels_is_compared_with_the_active_version(login, store, app):

@@ -146,3 +146,22 @@ def test_a_rejected_form_reading_is_counted(app, client, login):
     assert body["quality"]["rejected_values_by_sensor"] == {
         "Current": {"not_a_number": 1}, "Pressure": {"out_of_range": 1}}
     assert body["quality"]["rejected_share"] == 1.0
+
+
+@pytest.mark.parametrize("date_from, date_to", [("0001-01-01", "9999-12-31"),
+                                                ("1970-01-01", "2026-03-01"),
+                                                ("2026-01-01", "2026-04-03")])
+def test_a_window_longer_than_the_limit_is_a_clear_400(app, client, date_from, date_to):
+    key = api_key(app, "admin")
+    response = client.get(f"/api/v1/monitoring?window=dates&from={date_from}&to={date_to}",
+                          headers={"X-API-Key": key})
+    assert response.status_code == 400
+    assert "at most 92 days" in response.get_json()["error"]
+
+
+def test_a_window_at_the_limit_is_answered_and_stays_small(app, client):
+    response = client.get("/api/v1/monitoring?window=dates&from=2026-01-01&to=2026-04-02",
+                          headers={"X-API-Key": api_key(app, "admin")})
+    assert response.status_code == 200
+    assert len(response.get_json()["hours"]) == 92 * 24
+    assert len(response.get_data()) < 2_000_000

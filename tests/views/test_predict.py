@@ -7,7 +7,7 @@ import re
 import pytest
 
 from features.schema import SENSOR_COLUMNS
-from tests.conftest import csrf_token, read_audit
+from tests.conftest import NORMAL_CSV, csrf_token, read_audit
 from webapp.services.audit import AUDIT_COLUMNS
 
 NORMAL = {"Accelerometer1RMS": "0.2024", "Accelerometer2RMS": "0.2752", "Current": "2.17",
@@ -152,3 +152,15 @@ def test_health_and_readiness(client, paths):
     broken = client.get("/readyz")
     assert broken.status_code == 503
     assert "does not match its manifest" in broken.json["problems"][0]
+
+
+def test_one_broken_asset_of_two_leaves_the_service_ready_and_is_named(app, client, paths):
+    from webapp.services.registry import ModelRegistry
+    from webapp.services.training import train_version
+    train_version(ModelRegistry(paths["MODEL_STORE"]), "pump-2", NORMAL_CSV, created_by="t")
+    with open(os.path.join(paths["MODEL_STORE"], "pump-2", "v1", "model.pkl"), "ab") as handle:
+        handle.write(b"x")
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json["status"] == "degraded"
+    assert ready.json["assets"] == {"pump-1": "v1"}
+    assert "does not match its manifest" in ready.json["unready"]["pump-2"]

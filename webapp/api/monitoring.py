@@ -58,7 +58,8 @@ add_paths({"/monitoring": {"get": {
     ],
     "responses": {**json_response("The figures of the window.", "MonitoringReport"),
                   **error_responses(401, 403),
-                  "400": {"description": "Unknown asset or window, or a badly written date.",
+                  "400": {"description": "Unknown asset or window, a badly written date, or "
+                                         "a dates window longer than 92 days.",
                           "content": {"application/json": {
                               "schema": {"$ref": "#/components/schemas/Error"}}}}},
 }}})

@@ -231,6 +231,11 @@ add_schemas({
         "type": "object",
         "required": ["readings"],
         "additionalProperties": False,
+        "example": {"asset": "pump-1", "readings": [{
+            "timestamp": "2020-02-08T13:30:47", "Accelerometer1RMS": 0.202394,
+            "Accelerometer2RMS": 0.275154, "Current": 2.16975, "Pressure": 0.382638,
+            "Temperature": 90.6454, "Thermocouple": 26.8508, "Voltage": 238.852,
+            "Volume Flow RateRMS": 122.664}]},
         "properties": {
             "asset": {"type": "string", "description": "May be left out when the store has "
                                                        "exactly one asset."},

@@ -1,6 +1,7 @@
-"""`flask --app webapp train` and `models list|activate|rollback`: make and switch versions."""
+"""`flask --app webapp train` and `models list|activate|rollback|resign`: make, switch, sign."""
 
 import os
+import sys
 
 import click
 from flask.cli import AppGroup, with_appcontext
@@ -73,3 +74,32 @@ def rollback_model(asset, reason):
     except (RegistryError, ReasonRequired) as exc:
         fail(str(exc))
     click.echo(f"{asset} rolled back from {current} to {previous}")
+
+
+@models_cli.command("resign")
+@click.option("--asset", default=None, help="Only this asset (default: every asset).")
+@click.option("--previous-key-file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Key rotation: re-sign only the versions this old key signed.")
+def resign_models(asset, previous_key_file):
+    """Sign every version with the current key (after a key rotation, or an unsigned store).
+
+    Without --previous-key-file any version whose model.pkl matches its manifest is signed:
+    check the store first (it is trusted from then on).
+    """
+    store = registry()
+    previous = None
+    if previous_key_file:
+        with open(previous_key_file, encoding="utf-8") as handle:
+            previous = handle.read().strip()
+    counts = {"signed": 0, "already signed": 0, "refused": 0}
+    for name in [asset] if asset else store.assets():
+        for version in store.versions(name):
+            try:
+                outcome = "signed" if store.resign(name, version, previous) else "already signed"
+            except RegistryError as exc:
+                outcome = "refused"
+                click.echo(f"refused: {exc}", err=True)
+            counts[outcome] += 1
+    click.echo(", ".join(f"{count} {outcome}" for outcome, count in counts.items()))
+    if counts["refused"]:
+        sys.exit(1)

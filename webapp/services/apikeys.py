@@ -11,7 +11,7 @@ from webapp.services.storage import utc_now_iso
 from webapp.services.users import ROLE_RANK, ROLES, create_tables, database
 
 KEY_PREFIX = "vg_"
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")  # \Z: "$" lets a final newline in
 # Writing last_used on every call would serialise all workers on the database.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 

@@ -2,7 +2,7 @@
 
 A user name, or an address, that failed too often within the window is refused until its
 oldest counted failure leaves the window. A successful login clears the failures of that user
-name and of that address.
+name only: signing in as oneself must not wipe the guesses made at someone else's password.
 """
 
 import time
@@ -72,12 +72,11 @@ def record_failure(path, username, address, policy, now=None):
                 (_key(username), address or "", now))
 
 
-def clear(path, username, address):
-    """Forget the failures of this user name and of this address (after a good login)."""
+def clear(path, username):
+    """Forget the failures of this user name (after its good login), and no other's."""
     with database(path) as connection:
         with connection:
-            connection.execute("DELETE FROM login_failures WHERE username = ? OR address = ?",
-                               (_key(username), address or ""))
+            connection.execute("DELETE FROM login_failures WHERE username = ?", (_key(username),))
 
 
 def policy_from_config(config):

@@ -3,6 +3,7 @@
 import dataclasses
 import functools
 import hashlib
+import io
 import json
 import logging
 import os
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 import joblib
 import sklearn
 
+from features.pipeline import AnomalyModel
 from features.schema import is_valid_asset_name, sensors_from_records
+from webapp.services import model_signing
 from webapp.services.storage import write_text_atomic
 
 VERSION_PATTERN = re.compile(r"^v[1-9][0-9]{0,5}$")
@@ -71,6 +74,12 @@ class LoadedModel:
         return sensors_from_records(self.manifest["features"])
 
 
+def altered(asset, version, what):
+    """The refusal of a version whose files are not the ones written at training."""
+    return ModelIntegrityError(f"{asset} {version}: {what}; it was modified after training and "
+                               "will not be loaded")
+
+
 def file_sha256(path):
     """Hex sha256 of a file, read in blocks."""
     digest = hashlib.sha256()
@@ -91,10 +100,22 @@ def sklearn_series(version_text):
 
 
 class ModelRegistry:
-    """File-based model registry; every name is checked before it becomes a path."""
+    """File-based model registry; every name is checked before it becomes a path.
 
-    def __init__(self, root):
+    Manifests are signed with `signing_key` (by default VIGIE_MODEL_SIGNING_KEY), kept outside
+    the store: a version is loaded only when its signature and its model's sha256 both match.
+    """
+
+    def __init__(self, root, signing_key=None):
         self.root = os.path.abspath(root)
+        self._signing_key = signing_key
+
+    def signing_key(self):
+        """The key as bytes; ModelIntegrityError when none is configured."""
+        try:
+            return model_signing.resolve_key(self._signing_key)
+        except model_signing.MissingSigningKey as exc:
+            raise ModelIntegrityError(str(exc)) from None
 
     def _asset_dir(self, asset):
         if not is_valid_asset_name(asset):
@@ -160,22 +181,35 @@ class ModelRegistry:
 
     def check_loadable(self, asset, version):
         """Raise ModelIntegrityError (with the reason) unless the version may be loaded."""
+        return self._verified(asset, version)[0]
+
+    def _verified(self, asset, version):
+        """(manifest, bytes of model.pkl) once the signature and the sha256 both match.
+
+        The bytes that were hashed are the bytes later unpickled: a file swapped between the
+        check and the load cannot slip through a second open.
+        """
         manifest = self.manifest(asset, version)
+        if not model_signing.is_signed_by(manifest, self.signing_key()):
+            raise altered(asset, version, f"{MANIFEST_FILE} is unsigned or its signature does "
+                                          "not match")
         path = os.path.join(self._version_dir(asset, version), MODEL_FILE)
-        if not os.path.isfile(path):
-            raise ModelIntegrityError(f"{asset} {version}: {MODEL_FILE} is missing")
-        actual = file_sha256(path)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            raise ModelIntegrityError(f"{asset} {version}: {MODEL_FILE} is missing") from None
+        actual = hashlib.sha256(data).hexdigest()
         if actual != manifest.get("model_sha256"):
-            raise ModelIntegrityError(
-                f"{asset} {version}: {MODEL_FILE} does not match its manifest "
-                f"(sha256 {actual[:12]}… instead of {str(manifest.get('model_sha256'))[:12]}…); "
-                "it was modified after training and will not be loaded")
+            raise altered(asset, version,
+                          f"{MODEL_FILE} does not match its manifest (sha256 {actual[:12]}… "
+                          f"instead of {str(manifest.get('model_sha256'))[:12]}…)")
         trained_with = str(manifest.get("versions", {}).get("scikit-learn", ""))
         if sklearn_series(trained_with) != sklearn_series(sklearn.__version__):
             raise ModelIntegrityError(
                 f"{asset} {version}: trained with scikit-learn {trained_with}, "
                 f"this installation has {sklearn.__version__}; retrain the asset")
-        return manifest
+        return manifest, data
 
     def model_file_stamp(self, asset, version):
         """(size, mtime, inode) of a version's model.pkl; None when it is missing."""
@@ -187,12 +221,14 @@ class ModelRegistry:
 
     def load(self, asset, version):
         """Load a version after verifying it (a pickle is code: never load an unverified one)."""
-        manifest = self.check_loadable(asset, version)
-        path = os.path.join(self._version_dir(asset, version), MODEL_FILE)
+        manifest, data = self._verified(asset, version)
         try:
-            model = joblib.load(path)
+            model = joblib.load(io.BytesIO(data))
         except Exception as exc:  # a verified file that still fails to unpickle
             raise ModelIntegrityError(f"{asset} {version}: cannot be loaded ({exc})") from exc
+        if not isinstance(model, AnomalyModel):
+            raise ModelIntegrityError(f"{asset} {version}: {MODEL_FILE} holds a "
+                                      f"{type(model).__name__}, not a Vigie model")
         return LoadedModel(asset, version, model, manifest)
 
     def load_active(self, asset):
@@ -225,6 +261,7 @@ class ModelRegistry:
         The first version of an asset becomes active; later ones wait for an activation.
         """
         folder = self._asset_dir(asset)
+        key = self.signing_key()  # no key, no version: fail before training is stored
         os.makedirs(folder, exist_ok=True)
         staging = os.path.join(folder, f".tmp-{uuid.uuid4().hex}")
         os.makedirs(staging)
@@ -232,7 +269,8 @@ class ModelRegistry:
             model_path = os.path.join(staging, MODEL_FILE)
             joblib.dump(model, model_path)
             version = self._publish(asset, staging, {**manifest, "asset": asset,
-                                                     "model_sha256": file_sha256(model_path)})
+                                                     "model_sha256": file_sha256(model_path)},
+                                    key)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -240,12 +278,12 @@ class ModelRegistry:
             self.activate(asset, version)
         return version
 
-    def _publish(self, asset, staging, manifest):
+    def _publish(self, asset, staging, manifest, key):
         """Rename the staging folder to the next free vN; retried if another writer won."""
         for _ in range(100):
             existing = [version_number(v) for v in self.versions(asset)]
             version = f"v{max(existing, default=0) + 1}"
-            manifest = {**manifest, "version": version}
+            manifest = model_signing.signed({**manifest, "version": version}, key)
             with open(os.path.join(staging, MANIFEST_FILE), "w", encoding="utf-8") as handle:
                 json.dump(manifest, handle, indent=2, sort_keys=True)
             try:
@@ -255,6 +293,28 @@ class ModelRegistry:
                 if not os.path.isdir(self._version_dir(asset, version)):
                     raise
         raise RegistryError(f"could not allocate a new version of {asset!r}")
+
+    def resign(self, asset, version, previous_key=None):
+        """Sign a version's manifest with the current key; True if it was rewritten.
+
+        For a key rotation pass the `previous_key`: only versions it signed are re-signed.
+        Without it (a store from before signing), any version whose model.pkl matches its
+        manifest is signed: the admin vouches for the store.
+        """
+        manifest = self.manifest(asset, version)
+        key = self.signing_key()
+        path = os.path.join(self._version_dir(asset, version), MODEL_FILE)
+        if not os.path.isfile(path) or file_sha256(path) != manifest.get("model_sha256"):
+            raise altered(asset, version, f"{MODEL_FILE} does not match its manifest")
+        if model_signing.is_signed_by(manifest, key):
+            return False
+        if previous_key is not None and not model_signing.is_signed_by(
+                manifest, model_signing.resolve_key(previous_key)):
+            raise altered(asset, version, "the previous key did not sign it")
+        folder = self._version_dir(asset, version)
+        write_text_atomic(os.path.join(folder, MANIFEST_FILE), json.dumps(
+            model_signing.signed(manifest, key), indent=2, sort_keys=True))
+        return True
 
 
 class ActiveModels:

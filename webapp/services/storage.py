@@ -33,6 +33,17 @@ def neutralise_formula(text):
     return text
 
 
+def neutralise_formula_parts(text):
+    """neutralise_formula on every ';'-separated part of a cell of a downloaded CSV.
+
+    A French spreadsheet splits a comma file's line on ';' too, so `a;=1+1;b` holds a formula
+    in its middle part.
+    """
+    if isinstance(text, str) and ";" in text:
+        return ";".join(neutralise_formula(part) for part in text.split(";"))
+    return neutralise_formula(text)
+
+
 def _cell(value):
     # Dispatch on the exact type: this runs for every cell of every audited reading.
     kind = type(value)

@@ -73,6 +73,9 @@ def file_error_message(code, params, message=""):
         "duplicate_columns": _("Columns named more than once in the header: %(names)s.",
                                names=", ".join(params.get("columns", []))),
         "no_readings": _("The file has a header but no readings."),
+        "too_many_columns": _("The header has %(count)s columns; Vigie reads at most "
+                              "%(limit)s. Keep the sensor columns and a few others.",
+                              count=params.get("count", "?"), limit=params.get("limit", "?")),
         "unsafe_header": _("The header holds a control character (%(character)s): column "
                            "names must be printable text.",
                            character=params.get("character", "?")),
@@ -94,10 +97,19 @@ def problem_message(problem):
                          **(problem.get("params") or {"fields": "?", "expected": "?"})),
         "not_text": _("The line is not UTF-8 text."),
         "line_too_long": _("The line is too long to be a reading."),
+        "stray_quote": _("A quote opens a value that does not close on this line: the line "
+                         "is rejected, the next ones are read."),
         "unsafe_text": _("Holds a control character or an unpaired surrogate (%(character)s): "
                          "only printable text is accepted.",
                          character=(problem.get("params") or {}).get("character", "?")),
     }.get(code, problem["reason"])
+
+
+def display_name(name):
+    """A stored file name fit for a header: batches from before names were checked may hold
+    a CR/LF, which made every download of their results fail."""
+    base = os.path.basename(name or "")
+    return "".join(c if c.isprintable() else "_" for c in base).strip()[:200] or "batch.csv"
 
 
 def visible_meta(batch_id):
@@ -186,7 +198,7 @@ def download(batch_id, kind):
     path = batch_store().path(batch_id, f"{kind}.csv")
     if not os.path.isfile(path):
         abort(404)
-    stem = os.path.splitext(meta.get("filename", "batch"))[0] or "batch"
+    stem = os.path.splitext(display_name(meta.get("filename")))[0] or "batch"
     if request.args.get("dialect") == "excel-fr":
         name = f"{stem}-{kind}-{batch_id}-excel-fr.csv"
         return Response(excel_fr_lines(path),

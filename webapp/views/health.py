@@ -17,18 +17,21 @@ def healthz():
 
 @bp.route("/readyz")
 def readyz():
-    """Ready when every asset's active model is verified and loads; 503 with the reason if not."""
+    """Per asset: verified and loadable, or why not. 503 only when no asset can be scored.
+
+    One broken asset of several must not take the others out of the load balancer: the
+    answer is then 200 "degraded" and names the broken asset under `unready`.
+    """
     store = registry()
-    assets, problems = {}, []
+    assets, unready = {}, {}
     for asset in store.assets():
         try:
             loaded = active_models().get(asset)
             store.check_loadable(asset, loaded.version)
             assets[asset] = loaded.version
         except RegistryError as exc:
-            problems.append(str(exc))
-    if not assets and not problems:
-        problems.append("no model has been trained yet")
-    status = 503 if problems else 200
-    return jsonify({"status": "ready" if status == 200 else "not ready", "assets": assets,
-                    "problems": problems, "app_version": APP_VERSION}), status
+            unready[asset] = str(exc)
+    problems = list(unready.values()) or ([] if assets else ["no model has been trained yet"])
+    status = "ready" if not problems else "degraded" if assets else "not ready"
+    return jsonify({"status": status, "assets": assets, "unready": unready,
+                    "problems": problems, "app_version": APP_VERSION}), 200 if assets else 503

@@ -173,7 +173,7 @@ def train():
     form = TrainForm()
     if not form.is_submitted():
         form.asset.data = request.args.get("asset", "")
-    if form.validate_on_submit():
+    if form.validate_on_submit() and may_create(form.asset):
         labelled = form.labelled_file.data
         try:
             job = candidates.new_job(
@@ -189,6 +189,16 @@ def train():
     status = 400 if form.is_submitted() else 200
     return render_template("models/train.html", form=form, assets=registry().assets(),
                            sensor_columns=SENSOR_COLUMNS), status
+
+
+def may_create(asset_field):
+    """Only an admin adds an asset: its first version becomes active, and once there are two
+    assets the API calls that name none are refused. Notes the refusal on the field."""
+    if asset_field.data in registry().assets() or current_user.has_role("admin"):
+        return True
+    asset_field.errors.append(_("Only an administrator can create a new asset: choose an "
+                                "existing one, or ask an administrator."))
+    return False
 
 
 @bp.route("/jobs/<job_id>")

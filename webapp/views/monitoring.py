@@ -17,6 +17,8 @@ def query_message(error):
     return {
         "bad_dates": lambda: _("Write both dates as YYYY-MM-DD (for example 2026-03-01)."),
         "dates_reversed": lambda: _("The end date is before the start date."),
+        "window_too_long": lambda: _("A window is at most %(days)s days: ask for a shorter one, "
+                                     "or several.", **error.params),
         "unknown_window": lambda: _("The window %(name)s is not one of the windows offered: "
                                     "choose one in the list.", **error.params),
         "unknown_asset": lambda: _("There is no asset named %(asset)s: choose one in the list.",

@@ -262,3 +262,17 @@ def test_results_csv_is_comma_separated_utf8(loaded, sink, tmp_path):
     with open(tmp_path / "run.csv", encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0][-7:] == ["site", *RESULT_COLUMNS] and rows[1][9] == "Pompe à eau"
+
+
+def test_header_names_and_semicolon_payloads_are_formula_safe(loaded, sink, tmp_path):
+    # A comma file: a French spreadsheet opening results.csv splits each line on ';' too.
+    lines = normal_lines(2, separator=",")
+    lines[0] += ',"=HYPERLINK(""http://x"")"'
+    lines[1] += ',"a;=1+1;b"'
+    lines[2] += ",-0.5;+2"
+    run(loaded, sink, tmp_path, "\n".join(lines) + "\n")
+    text = open(tmp_path / "run.csv", encoding="utf-8").read()
+    header, first, second = text.splitlines()
+    assert header.split(",")[len(SENSOR_COLUMNS) + 1] == '"\'=HYPERLINK(""http://x"")"'
+    assert "a;'=1+1;b" in first and ";=" not in first
+    assert "'-0.5;'+2" in second

@@ -155,3 +155,18 @@ def test_exactly_once_across_a_killed_watcher(paths, tmp_path):
                                            f"{name[:-4]}.{batch_id}.results.csv"))
         assert len(results) == expected[name] == counts[batch_id], name
     assert set(audit["channel"]) == {"cli"}
+
+
+def test_symbolic_links_are_never_followed(watcher, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "secret.csv"
+    write_export(str(secret))
+    os.symlink(secret, os.path.join(watcher.root, "incoming", "pump-1", "link.csv"))
+    os.makedirs(os.path.join(watcher.root, "incoming"), exist_ok=True)
+    os.symlink(outside, os.path.join(watcher.root, "incoming", "linked-asset"))
+    outcomes = {outcome.name: outcome for outcome in watcher.run_once()}
+    assert list(outcomes) == ["link.csv"] and outcomes["link.csv"].state == "rejected"
+    assert "symbolic link" in outcomes["link.csv"].message
+    assert secret.exists() and os.listdir(outside) == ["secret.csv"]  # nothing moved from outside
+    assert audit_rows(watcher.audit_dir).empty  # nothing read through the link

@@ -25,7 +25,7 @@ from webapp.services.batch.reader import (BatchFileError, RowProblem, check_head
 from webapp.services.evaluation import metrics_from_counts
 from webapp.services.rejections import record_rejections
 from webapp.services.scoring import predict_and_audit, score_frame
-from webapp.services.storage import neutralise_formula, write_atomic
+from webapp.services.storage import neutralise_formula_parts, write_atomic
 from webapp.services.csvfiles import lf_lines
 from webapp.services.text import shown, unsafe_rows
 
@@ -169,14 +169,14 @@ def results_frame(text, results, loaded, sensor_names):
 
 
 def neutralise_text_column(column):
-    """neutralise_formula on each cell, except plain numbers such as -0.5 that stay numbers."""
+    """neutralise_formula_parts on each cell, except plain numbers such as -0.5."""
     text = column.astype(str)
-    risky = text.str.match(r"^[=+\-@\t\r]")
+    risky = text.str.contains(r"(?:^|;)[=+\-@\t\r]")
     if not risky.any():
         return column
     numeric = pd.to_numeric(text.where(risky), errors="coerce").notna()
     fix = risky & ~numeric
-    return text.where(~fix, text[fix].map(neutralise_formula))
+    return text.where(~fix, text[fix].map(neutralise_formula_parts))
 
 
 class FileScorer:
@@ -319,18 +319,15 @@ def score_file(binary, loaded, sink, *, batch_id, channel, principal, results_pa
                 open(errors_tmp, "w", encoding="utf-8", newline="") as errors_file:
             errors_writer = csv.writer(errors_file, lineterminator="\n")
             errors_writer.writerow(ERROR_COLUMNS)
-            header_written = False
+            # Our header, not pandas': the input's column names are made formula-safe too.
+            results_file.write(render_header(columns))
             for chunk in read_chunks(binary, columns, separator, chunk_rows):
                 frame, problems = scorer.score_chunk(chunk)
                 errors_writer.writerows(problem.as_row() for problem in problems)
                 if frame is not None:
-                    frame.to_csv(results_file, header=not header_written, index=False,
-                                 lineterminator="\n")
-                    header_written = True
+                    frame.to_csv(results_file, header=False, index=False, lineterminator="\n")
                 if progress:
                     progress(scorer.summary, chunk.position)
-            if not header_written:
-                results_file.write(render_header(columns))
         if scorer.summary.rows_read == 0:
             raise BatchFileError("no_readings", "the file has a header but no readings")
         os.replace(results_tmp, results_path)
@@ -343,10 +340,10 @@ def score_file(binary, loaded, sink, *, batch_id, channel, principal, results_pa
 
 
 def render_header(columns):
-    """The results CSV header line when no row could be scored."""
+    """The results CSV header line: the input's columns (formula-safe), then the verdicts."""
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(
-        [neutralise_formula(c) for c in columns] + list(RESULT_COLUMNS))
+        [neutralise_formula_parts(c) for c in columns] + list(RESULT_COLUMNS))
     return buffer.getvalue()
 
 

@@ -3,6 +3,7 @@
 import hashlib
 import logging
 import os
+import shutil
 import threading
 
 from webapp.services.batch.reader import BatchFileError, check_header, read_header
@@ -123,7 +124,11 @@ def start_upload(store, loaded, sink, stream, filename, principal, chunk_rows=DE
     batch_id = store.create({"asset": loaded.asset, "model_version": loaded.version,
                              "principal": principal, "channel": "batch",
                              "filename": filename})
-    sha256, size = save_upload(stream, store.path(batch_id, "input.csv"))
+    try:
+        sha256, size = save_upload(stream, store.path(batch_id, "input.csv"))
+    except OSError:  # a full disk: no half batch left behind (the view answers 503)
+        shutil.rmtree(store.folder(batch_id), ignore_errors=True)
+        raise
     store.update_meta(batch_id, sha256=sha256, size=size)
     threading.Thread(target=process_stored_batch, name=f"batch-{batch_id}", daemon=True,
                      args=(store, batch_id, loaded, sink, chunk_rows, rejections_dir)).start()

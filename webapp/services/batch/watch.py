@@ -59,6 +59,17 @@ def safe_stem(name):
     return SAFE_STEM.sub("_", stem)[:100] or "file"
 
 
+def open_claimed(path):
+    """The claimed file for reading; BatchFileError if it is a symbolic link (never followed)."""
+    try:
+        return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
+    except OSError as exc:
+        if not os.path.islink(path):
+            raise
+        raise BatchFileError("symlink", "the file is a symbolic link: drop the file itself, "
+                             "the watcher does not follow links") from exc
+
+
 class WatchFolder:
     """One watch folder and the services it scores with."""
 
@@ -108,13 +119,14 @@ class WatchFolder:
         incoming = self.folder("incoming")
         for asset in sorted(os.listdir(incoming)):
             folder = os.path.join(incoming, asset)
-            if not os.path.isdir(folder):
+            # A linked asset folder would let the watcher move files from outside DIR.
+            if os.path.islink(folder) or not os.path.isdir(folder):
                 continue
             for name in sorted(os.listdir(folder)):
                 path = os.path.join(folder, name)
-                if is_partial(name) or not os.path.isfile(path):
+                if is_partial(name) or not (os.path.islink(path) or os.path.isfile(path)):
                     continue
-                stat = os.stat(path)
+                stat = os.lstat(path)  # a link is claimed as itself, then rejected
                 seen[path] = (stat.st_size, stat.st_mtime_ns)
         return seen
 
@@ -208,7 +220,7 @@ class WatchFolder:
         results = self.folder("results", asset)
         os.makedirs(results, exist_ok=True)
         already = count_batch_rows(self.audit_dir, batch_id, job["since_day"]) if recovering else 0
-        with open(claimed, "rb") as binary:
+        with open_claimed(claimed) as binary:
             summary = score_file(binary, loaded, self.sink, batch_id=batch_id, channel="cli",
                                  principal=self.principal,
                                  results_path=os.path.join(results, f"{stem}.results.csv"),

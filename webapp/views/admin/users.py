@@ -1,4 +1,4 @@
-"""Admin page for user accounts: list, create, change a role, deactivate or reactivate."""
+"""Admin page for user accounts: list, create, change a role, (de)activate, reset a password."""
 
 import logging
 
@@ -38,6 +38,16 @@ class RoleForm(FlaskForm):
     role = SelectField(_l("Role"), choices=ROLE_CHOICES)
 
 
+class ResetPasswordForm(FlaskForm):
+    """A temporary password the user must replace at their next sign-in."""
+
+    username = SelectField(_l("User name"), validate_choice=False)
+    password = PasswordField(_l("Temporary password"), validators=[
+        DataRequired(),
+        Length(min=users.MIN_PASSWORD_LENGTH,
+               message=_l("At least %(count)s characters.", count=users.MIN_PASSWORD_LENGTH))])
+
+
 class ActiveForm(FlaskForm):
     """Only the CSRF token; the URL says whether to deactivate or reactivate."""
 
@@ -59,10 +69,31 @@ def index():
                      current_user.username)
             flash(_("User %(name)s created.", name=user.username), "success")
             return redirect(url_for("admin_users.index"))
+    return render_users_page(form, ResetPasswordForm(formdata=None, prefix="reset"))
+
+
+def render_users_page(form, reset_form):
+    """The users page with its forms; 400 when one of them holds errors."""
+    accounts = users.list_users(current_app.config["DATABASE"])
+    reset_form.username.choices = [u.username for u in accounts
+                                    if u.username != current_user.username]
     return render_template("admin/users.html", form=form, role_form=RoleForm(),
-                           active_form=ActiveForm(),
-                           users=users.list_users(current_app.config["DATABASE"])), (
-        400 if form.errors else 200)
+                           active_form=ActiveForm(), reset_form=reset_form, users=accounts), (
+        400 if form.errors or reset_form.errors else 200)
+
+
+@bp.route("/reset-password", methods=["POST"])
+@role_required("admin")
+def reset_password():
+    """Give a user a temporary password, sign them out everywhere, force a change."""
+    form = ResetPasswordForm(prefix="reset")
+    if not form.validate_on_submit():
+        return render_users_page(CreateUserForm(formdata=None), form)
+    name = form.username.data
+    apply_change(name, lambda path: users.set_password(path, name, form.password.data,
+                                                       must_change=True),
+                 _("%(name)s must choose a new password at the next sign-in.", name=name))
+    return redirect(url_for("admin_users.index"))
 
 
 @bp.route("/<name>/role", methods=["POST"])

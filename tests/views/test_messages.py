@@ -82,7 +82,7 @@ def test_training_failures_are_in_the_readers_language(login, content, french, e
 
 
 def test_reasons_vigie_writes_in_the_model_history_are_translated(login):
-    client = login("analyst")
+    client = login("admin")  # only an admin may create a new asset
     response = start_training(client, "pump-8", read(NORMAL_CSV), normal_rows="300")
     assert wait_for_job(client, response.headers["Location"])["state"] == "done"
     text = page_text(client.get("/admin/models/"))

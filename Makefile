@@ -108,3 +108,15 @@ deploy-status: ## Show the deployed and previous tags and the container's health
 
 deploy-test: ## Release on a throwaway clone, build both versions, deploy, switch, roll back (podman)
 	bash .ci/deploy-test.sh
+
+# Several instances behind nginx on PostgreSQL (deploy/compose.yaml; docs/operations.md).
+.PHONY: cluster-up cluster-down cluster-test
+
+cluster-up: ## Start nginx, two Vigie instances and PostgreSQL (podman/docker compose; deploy/.env)
+	bash .ci/cluster.sh up
+
+cluster-down: ## Stop the cluster (named volumes kept)
+	bash .ci/cluster.sh down
+
+cluster-test: ## Throwaway cluster: a prediction through nginx audited in PostgreSQL (needs compose)
+	bash .ci/cluster.sh test

@@ -3,8 +3,10 @@
 set -eu
 
 # A volume the app user cannot write is the usual first-install mistake: say how to fix it.
-for folder in "${VIGIE_MODEL_STORE:-/app/model_store}" "${VIGIE_LOG_DIR:-/app/logs}" \
-              "${VIGIE_INSTANCE_DIR:-/app/instance}"; do
+# A serving instance of a cluster reads a shared store it must not write (deploy/compose.yaml).
+store="${VIGIE_MODEL_STORE:-/app/model_store}"
+[ "${VIGIE_MODEL_STORE_READONLY:-0}" = 1 ] && store=""
+for folder in $store "${VIGIE_LOG_DIR:-/app/logs}" "${VIGIE_INSTANCE_DIR:-/app/instance}"; do
     if [ ! -w "$folder" ]; then
         echo "vigie: $folder is not writable by uid $(id -u): give its volume to that user" \
              "(on the host: chown $(id -u):$(id -g) FOLDER)" >&2

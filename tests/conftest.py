@@ -9,6 +9,7 @@ import shutil
 import pandas as pd
 import pytest
 
+from tests.support.postgres import postgres_server, postgres_template  # noqa: F401 (fixtures)
 from webapp import create_app
 from webapp.i18n import compile_catalogues
 from webapp.services.audit import AUDIT_COLUMNS
@@ -39,13 +40,30 @@ def trained_store(tmp_path_factory):
     return root
 
 
+@pytest.fixture(autouse=True)
+def close_database_connections():
+    """Each test's databases are new: close their pooled connections when it ends."""
+    yield
+    from webapp.services import database
+    database.dispose_all()
+
+
 @pytest.fixture
-def paths(tmp_path, trained_store):
+def database_url():
+    """None: the embedded SQLite file. A module overrides this to run on PostgreSQL too."""
+    return None
+
+
+@pytest.fixture
+def paths(tmp_path, trained_store, database_url):
     """Private store, logs and instance folders; the store starts with pump-1 v1 active."""
     store = tmp_path / "model_store"
     shutil.copytree(trained_store, store)
-    return {"MODEL_STORE": str(store), "LOG_DIR": str(tmp_path / "logs"),
-            "INSTANCE_DIR": str(tmp_path / "instance")}
+    found = {"MODEL_STORE": str(store), "LOG_DIR": str(tmp_path / "logs"),
+             "INSTANCE_DIR": str(tmp_path / "instance")}
+    if database_url:
+        found["DATABASE_URL"] = database_url
+    return found
 
 
 @pytest.fixture

@@ -290,7 +290,7 @@ def test_sizing_and_risks_are_tabled():
     (sizing,) = sections(text, "Dimensionnement")
     assert "| sites × pompes × relevés/s par pompe |" in sizing
     (risks,) = sections(text, "Risques")
-    for topic in ("TLS", "sauvegarde", "rétention", "RGPD", "signer le manifeste"):
+    for topic in ("TLS", "sauvegarde", "rétention", "RGPD", "clé de signature"):
         assert topic.lower() in risks.lower(), topic
 
 

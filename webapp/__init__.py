@@ -2,10 +2,11 @@
 
 import logging
 
+import click
 from flask import Flask
 
 from webapp.config import finalise
-from webapp.services import apikeys, login_throttle, users
+from webapp.services import database, schema, users
 from webapp.version import APP_VERSION
 
 
@@ -22,9 +23,41 @@ def create_app(overrides=None):
     register_error_handlers(app)
     register_commands(app)
     register_template_globals(app)
+    trust_proxies(app)
     register_security_headers(app)
-    create_first_admin(app)
+    if prepare_database(app):
+        create_first_admin(app)
     return app
+
+
+def trust_proxies(app):
+    """Behind nginx, believe its X-Forwarded-For/Proto/Host, and only those of that many hops."""
+    hops = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+
+def prepare_database(app):
+    """Embedded SQLite: upgrade it in place. PostgreSQL: refuse to serve on an old schema.
+
+    `make run` on a fresh machine must just work, so the SQLite file is migrated by whoever
+    starts first. A shared PostgreSQL is migrated on purpose (`flask --app webapp db upgrade`,
+    by the owner role): an instance that finds an older schema stops with the reason, except
+    under a command, which must be able to load the app to run that very upgrade.
+    """
+    target = app.config["DATABASE"]
+    if database.is_sqlite(target):
+        schema.upgrade(target)
+        return True
+    try:
+        schema.check(target)
+    except schema.SchemaOutOfDate as exc:
+        if click.get_current_context(silent=True) is None:
+            raise
+        logging.getLogger("vigie").warning("%s", exc)
+        return False
+    return True
 
 
 def register_logging(app):
@@ -105,10 +138,7 @@ def register_security_headers(app):
 
 
 def create_first_admin(app):
-    """Create the users table and, on first start, the admin account."""
-    users.init_db(app.config["DATABASE"])
-    apikeys.init_db(app.config["DATABASE"])
-    login_throttle.init_db(app.config["DATABASE"])
+    """On first start, create the admin account (the schema is already current)."""
     password_file = users.ensure_admin(app.config["DATABASE"], app.config["INSTANCE_DIR"],
                                        app.config.get("ADMIN_PASSWORD"))
     if password_file:  # where the password is, never the password: logs are widely read

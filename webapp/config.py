@@ -37,6 +37,11 @@ class Defaults:
     LOGIN_MAX_FAILURES_PER_USER = 5  # failed logins for one user name within the window
     LOGIN_MAX_FAILURES_PER_ADDRESS = 20  # failed logins from one address within the window
     LOGIN_THROTTLE_SECONDS = 300  # the window, and how long a refusal lasts at most
+    # Unset: the embedded SQLite file instance/vigie.db and the CSV audit files. Set to
+    # postgresql://user:password@host/db: users, keys, throttling and the audit in PostgreSQL.
+    DATABASE_URL = None
+    DATABASE_OWNER_URL = None  # who runs `db upgrade` (owns the tables); default DATABASE_URL
+    TRUSTED_PROXIES = 0  # proxies (nginx) in front whose X-Forwarded-* headers are believed
 
 
 def load_secret_key(instance_dir, name="secret_key"):
@@ -95,8 +100,10 @@ def finalise(config):
     os.makedirs(config["LOG_DIR"], exist_ok=True)
     config["BABEL_DEFAULT_TIMEZONE"] = checked_timezone(config["TIMEZONE"])
     config["AUDIT_DIR"] = os.path.join(config["LOG_DIR"], "audit")
-    config["DATABASE"] = os.path.join(config["INSTANCE_DIR"], "vigie.db")
-    create_private_file(config["DATABASE"])  # SQLite would create it world-readable (umask)
+    config["DATABASE"] = config.get("DATABASE_URL") or os.path.join(config["INSTANCE_DIR"],
+                                                                     "vigie.db")
+    if not config.get("DATABASE_URL"):
+        create_private_file(config["DATABASE"])  # SQLite would create it world-readable (umask)
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = os.environ.get("SECRET_KEY") or load_secret_key(
             config["INSTANCE_DIR"])

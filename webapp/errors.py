@@ -7,7 +7,9 @@ from flask import g, jsonify, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
+from webapp.extensions import login_manager
 from webapp.services.audit import AuditError
+from webapp.services.database import UNAVAILABLE
 from webapp.services.registry import ModelIntegrityError, NoActiveModel, UnknownAsset
 
 log = logging.getLogger("vigie.errors")
@@ -64,6 +66,14 @@ def handle_audit_error(error):
                                  "is not given. Try again later or alert an administrator."))
 
 
+def handle_database_unavailable(error):
+    log.error("database unavailable: %s", getattr(error, "orig", None) or error)
+    # The page's menu asks who is signed in, which needs the database: show it as anonymous.
+    g._login_user = login_manager.anonymous_user()
+    return error_response(503, _("The database is unavailable, so this request cannot be "
+                                 "served. Try again in a moment or alert an administrator."))
+
+
 def handle_model_error(error):
     log.error("model unavailable: %s", error)
     return error_response(503, _("The model is unavailable: %(reason)s", reason=str(error)))
@@ -77,6 +87,8 @@ def register_error_handlers(app):
     """Route every error class to its answer."""
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(AuditError, handle_audit_error)
+    for error in UNAVAILABLE:
+        app.register_error_handler(error, handle_database_unavailable)
     app.register_error_handler(ModelIntegrityError, handle_model_error)
     app.register_error_handler(NoActiveModel, handle_model_error)
     app.register_error_handler(UnknownAsset, handle_unknown_asset)

@@ -47,17 +47,25 @@ class FastJSONProvider(DefaultJSONProvider):
 
 def init_services(app):
     """Bind the Flask-free services to the app, so that views, API and CLI share them."""
-    from webapp.services.audit import CsvAuditSink
     from webapp.services.lifecycle import ModelLifecycle
-    from webapp.services.monitoring.refresher import SummaryRefresher
     from webapp.services.registry import ActiveModels, ModelRegistry
 
     registry = ModelRegistry(app.config["MODEL_STORE"], app.config["MODEL_SIGNING_KEY"])
     app.extensions["vigie.registry"] = registry
     app.extensions["vigie.lifecycle"] = ModelLifecycle(registry, app.config["LOG_DIR"])
     app.extensions["vigie.models"] = ActiveModels(registry)
-    app.extensions["vigie.audit"] = CsvAuditSink(app.config["AUDIT_DIR"],
-                                                 SummaryRefresher(app.config["LOG_DIR"]))
+    app.extensions["vigie.audit"] = make_audit_sink(app.config)
+
+
+def make_audit_sink(config):
+    """CSV day files by default; the shared `audit` table when the database is PostgreSQL."""
+    from webapp.services import database
+    from webapp.services.audit import CsvAuditSink
+    from webapp.services.monitoring.refresher import SummaryRefresher
+    if database.is_sqlite(config["DATABASE"]):
+        return CsvAuditSink(config["AUDIT_DIR"], SummaryRefresher(config["LOG_DIR"]))
+    from webapp.services.audit_db import DatabaseAuditSink
+    return DatabaseAuditSink(config["DATABASE"])
 
 
 def registry():
@@ -80,12 +88,24 @@ def audit_sink():
     return current_app.extensions["vigie.audit"]
 
 
+def audit_store():
+    """The database store of the audit (several hosts), or None when it is in day files."""
+    sink = audit_sink()
+    return sink if hasattr(sink, "search_rows") else None
+
+
+def audit_source():
+    """What the audit queries read: the audit folder, or the database store (several hosts)."""
+    return audit_store() or current_app.config["AUDIT_DIR"]
+
+
 def monitoring_sources():
     """The monitoring figures' sources; made on first use (its libraries are heavy), and its
-    summary cache is only a speed-up: the files stay the truth."""
+    summary cache is only a speed-up: the files (or the audit table) stay the truth."""
     held = current_app.extensions.get("vigie.monitoring")
     if held is None:
         from webapp.services.monitoring.report import MonitoringSources
-        held = MonitoringSources(current_app.config["LOG_DIR"], registry())
+        held = MonitoringSources(current_app.config["LOG_DIR"], registry(),
+                                 audit_store=audit_store())
         current_app.extensions["vigie.monitoring"] = held
     return held

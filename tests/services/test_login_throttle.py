@@ -1,10 +1,19 @@
-"""Login throttling: per user name and per address, shared through SQLite, cleared by success."""
+"""Login throttling: per user name and per address, shared through the database, cleared by
+success."""
 
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import PASSWORDS, csrf_token
+from tests.support.postgres import fresh_database_url
 from webapp import create_app
-from webapp.services import login_throttle, users
+from webapp.services import database, login_throttle
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request):
+    """Every test here runs on the embedded SQLite file and on PostgreSQL."""
+    return fresh_database_url(request)
 
 
 def attempt(client, username, password, address="10.0.0.1"):
@@ -72,8 +81,8 @@ def test_a_refused_attempt_does_not_extend_the_lock(app, client):
     fail_times(client, 5)
     for _ in range(3):
         assert attempt(client, "operator", "wrong-password").status_code == 429
-    with users.database(app.config["DATABASE"]) as connection:
-        count = connection.execute("SELECT COUNT(*) FROM login_failures").fetchone()[0]
+    with database.engine(app.config["DATABASE"]).connect() as connection:
+        count = connection.execute(sa.text("SELECT COUNT(*) FROM login_failures")).scalar()
     assert count == 5
 
 

@@ -37,16 +37,14 @@ def wait_until_ready(url, process, timeout=60):
     raise RuntimeError(f"{url} was not ready within {timeout} s")
 
 
-@contextlib.contextmanager
-def gunicorn_server(paths, workers=2, extra_env=None, log_path=None):
-    """Serve Vigie with the project's gunicorn configuration on paths from the `paths` fixture.
+def start_gunicorn(paths, workers=2, extra_env=None, log_path=None, port=None):
+    """Start Vigie under gunicorn (on `port`, or a free one); returns (base_url, process).
 
-    Yields (base_url, process). The server is stopped (TERM, then KILL) when the block ends.
+    `paths` holds MODEL_STORE, LOG_DIR, INSTANCE_DIR and, optionally, DATABASE_URL.
     """
-    port = free_port()
+    port = port or free_port()
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": str(workers),
-           "VIGIE_MODEL_STORE": paths["MODEL_STORE"], "VIGIE_LOG_DIR": paths["LOG_DIR"],
-           "VIGIE_INSTANCE_DIR": paths["INSTANCE_DIR"], **(extra_env or {})}
+           **{"VIGIE_" + name: value for name, value in paths.items()}, **(extra_env or {})}
     log_path = log_path or os.path.join(paths["LOG_DIR"], "gunicorn.out")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "ab") as log:
@@ -57,6 +55,20 @@ def gunicorn_server(paths, workers=2, extra_env=None, log_path=None):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(url, process)
+    except BaseException:
+        stop(process)
+        raise
+    return url, process
+
+
+@contextlib.contextmanager
+def gunicorn_server(paths, workers=2, extra_env=None, log_path=None):
+    """Serve Vigie with the project's gunicorn configuration on paths from the `paths` fixture.
+
+    Yields (base_url, process). The server is stopped (TERM, then KILL) when the block ends.
+    """
+    url, process = start_gunicorn(paths, workers, extra_env, log_path)
+    try:
         yield url, process
     finally:
         stop(process)

@@ -13,7 +13,7 @@ apikeys_cli = AppGroup("apikeys", help="Create, list and revoke API keys.")
 
 
 def database():
-    """The SQLite database of the current app."""
+    """The database of the current app (SQLite file or PostgreSQL URL)."""
     return current_app.config["DATABASE"]
 
 

@@ -6,7 +6,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from webapp.extensions import registry
+from webapp.extensions import audit_store, registry
 from webapp.services.monitoring.report import MonitoringSources, QueryError, report_for
 
 
@@ -25,7 +25,8 @@ def refresh_command(window):
     Run after a deployment or from cron at night so that the first page view of a long
     history does not pay for reading every day file.
     """
-    sources = MonitoringSources(current_app.config["LOG_DIR"], registry())
+    sources = MonitoringSources(current_app.config["LOG_DIR"], registry(),
+                                audit_store=audit_store())
     started = time.perf_counter()
     try:
         report = report_for(sources, None, window)

@@ -3,32 +3,20 @@
 import hashlib
 import re
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+import sqlalchemy as sa
+
+from webapp.services import database, schema
+from webapp.services.database import api_keys as table
 from webapp.services.storage import utc_now_iso
-from webapp.services.users import ROLE_RANK, ROLES, create_tables, database
+from webapp.services.users import ROLE_RANK, ROLES
 
 KEY_PREFIX = "vg_"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")  # \Z: "$" lets a final newline in
 # Writing last_used on every call would serialise all workers on the database.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL UNIQUE,
-    role TEXT NOT NULL,
-    key_hash TEXT NOT NULL UNIQUE,
-    key_prefix TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    created_by TEXT NOT NULL,
-    last_used_at TEXT,
-    revoked_at TEXT
-);
-"""
-
 
 class ApiKeyError(ValueError):
     """A key cannot be created or changed as asked; the message says why."""
@@ -69,13 +57,13 @@ def hash_key(key):
 
 
 def init_db(path):
-    """Create the api_keys table if it does not exist yet."""
-    create_tables(path, SCHEMA)
+    """Bring the database to the current schema (the api_keys table is in it)."""
+    schema.upgrade(path)
 
 
 def _record(row):
-    return ApiKey(row["name"], row["role"], row["key_prefix"], row["created_at"],
-                  row["created_by"], row["last_used_at"], row["revoked_at"])
+    return ApiKey(row.name, row.role, row.key_prefix, row.created_at, row.created_by,
+                  row.last_used_at, row.revoked_at)
 
 
 def create_key(path, name, role, created_by):
@@ -86,36 +74,34 @@ def create_key(path, name, role, created_by):
         raise ApiKeyError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     try:
-        with database(path) as connection, connection:
-            connection.execute(
-                "INSERT INTO api_keys (name, role, key_hash, key_prefix, created_at, created_by)"
-                " VALUES (?,?,?,?,?,?)",
-                (name, role, hash_key(key), key[:len(KEY_PREFIX) + 4], utc_now_iso(), created_by))
-    except sqlite3.IntegrityError:
+        with database.engine(path).begin() as connection:
+            connection.execute(table.insert().values(
+                name=name, role=role, key_hash=hash_key(key), key_prefix=key[:len(KEY_PREFIX) + 4],
+                created_at=utc_now_iso(), created_by=created_by))
+    except database.IntegrityError:
         raise ApiKeyError(f"a key named {name!r} already exists") from None
     return get_key(path, name), key
 
 
 def get_key(path, name):
     """The record of the key called `name`, or None."""
-    with database(path) as connection:
-        row = connection.execute("SELECT * FROM api_keys WHERE name = ?", (name,)).fetchone()
+    with database.engine(path).connect() as connection:
+        row = connection.execute(sa.select(table).where(table.c.name == name)).first()
     return _record(row) if row else None
 
 
 def list_keys(path):
     """Every key's record, by name."""
-    with database(path) as connection:
-        return [_record(r) for r in connection.execute("SELECT * FROM api_keys ORDER BY name")]
+    with database.engine(path).connect() as connection:
+        return [_record(r) for r in connection.execute(sa.select(table).order_by(table.c.name))]
 
 
 def revoke_key(path, name):
     """Revoke a key for good; raise ApiKeyError if there is no such active key."""
-    with database(path) as connection:
-        with connection:
-            changed = connection.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
-                (utc_now_iso(), name)).rowcount
+    with database.engine(path).begin() as connection:
+        changed = connection.execute(
+            table.update().where(table.c.name == name, table.c.revoked_at.is_(None))
+            .values(revoked_at=utc_now_iso())).rowcount
     if not changed:
         raise ApiKeyError(f"no active key named {name!r}")
 
@@ -124,25 +110,25 @@ def authenticate_key(path, key):
     """The record of a valid key, None for an unknown one; RevokedKey for a revoked one."""
     if not key:
         return None
-    with database(path) as connection:
-        row = connection.execute("SELECT * FROM api_keys WHERE key_hash = ?",
-                                 (hash_key(key),)).fetchone()
+    with database.engine(path).connect() as connection:
+        row = connection.execute(
+            sa.select(table).where(table.c.key_hash == hash_key(key))).first()
         if row is None:
             return None
-        if row["revoked_at"]:
-            raise RevokedKey(row["name"])
+        if row.revoked_at:
+            raise RevokedKey(row.name)
         _touch(connection, row)
     return _record(row)
 
 
 def _touch(connection, row):
     now = datetime.now(timezone.utc)
-    last = row["last_used_at"]
+    last = row.last_used_at
     if last and now - datetime.fromisoformat(last.replace("Z", "+00:00")) < LAST_USED_RESOLUTION:
         return
     try:
-        with connection:
-            connection.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?",
-                               (utc_now_iso(), row["id"]))
-    except sqlite3.OperationalError:
-        pass  # a busy database must not fail the call; last use is informative only
+        connection.execute(table.update().where(table.c.id == row.id)
+                           .values(last_used_at=utc_now_iso()))
+        connection.commit()
+    except database.UNAVAILABLE:
+        connection.rollback()  # a busy database must not fail the call; last use is informative

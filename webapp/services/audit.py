@@ -126,6 +126,12 @@ def day_records(content, needles=(), newest_first=False):
 
 
 # --- queries ------------------------------------------------------------------------------------
+# `directory` is the audit folder, or a database store (services/audit_db.py, several hosts),
+# which answers the same question with a query.
+
+def _database_store(source):
+    return None if isinstance(source, (str, os.PathLike)) else source
+
 
 def search_rows(directory, *, date_from="", date_to="", exact=None, keep=None, newest_first=True):
     """Audit rows whose `exact` fields equal the given text and that `keep(row)` accepts,
@@ -135,6 +141,10 @@ def search_rows(directory, *, date_from="", date_to="", exact=None, keep=None, n
     the history) reads one or two files whatever the trail's size. A cheap substring test
     skips records that cannot match before they are parsed.
     """
+    if (store := _database_store(directory)) is not None:
+        yield from store.search_rows(date_from=date_from, date_to=date_to, exact=exact,
+                                     keep=keep, newest_first=newest_first)
+        return
     exact = {name: neutralise_formula(value) for name, value in (exact or {}).items() if value}
     needles = [value.encode("utf-8") for value in exact.values()]
     files = day_files(directory)
@@ -152,11 +162,16 @@ def search_requests(directory, *, date_from="", date_to="", exact=None, verdict=
     """One summary per request or batch (when, channel, who, asset, version, readings,
     anomalies), newest first, from the request index; `exact` fields must equal the given text
     and `verdict` is 'anomaly' (some reading flagged) or 'normal' (none)."""
+    if (store := _database_store(directory)) is not None:
+        yield from store.search_requests(date_from=date_from, date_to=date_to, exact=exact,
+                                         verdict=verdict)
+        return
     exact = {name: neutralise_formula(value) for name, value in (exact or {}).items() if value}
     files = day_files(directory)
     days = [d for d in files if (not date_from or d >= date_from) and (not date_to or d <= date_to)]
+    needles = [value.encode("utf-8") for value in exact.values()]
     for day in sorted(days, reverse=True):
-        for entry in requests_of_day(directory, day, files[day]):
+        for entry in requests_of_day(directory, day, files[day], needles):
             if any(entry.get(name) != value for name, value in exact.items()):
                 continue
             if verdict and (entry["anomalies"] > 0) != (verdict == "anomaly"):
@@ -184,6 +199,8 @@ def request_rows(directory, request_id, day=None):
     it (else the search stops at the first file, newest first, that holds the id); `day`
     narrows it to one file when known.
     """
+    if (store := _database_store(directory)) is not None:
+        return store.request_rows(request_id, day)
     files = day_files(directory)
     needle = neutralise_formula(request_id).encode("utf-8")
     if day in files:
@@ -242,6 +259,8 @@ def stream_rows(directory, stream_id, since_day):
 def asset_rows_since(directory, asset, since, until, limit):
     """The asset's audit rows from `since` (a UTC datetime) to the day of `until`, oldest
     first; only the newest `limit` are kept, so a month of audit never has to fit in memory."""
+    if (store := _database_store(directory)) is not None:
+        return store.asset_rows_since(asset, since, until, limit)
     cutoff = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     rows = collections.deque(maxlen=limit)
     files = day_files(directory)

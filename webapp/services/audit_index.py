@@ -62,34 +62,35 @@ def build_index(directory, day, audit_path):
         if name not in frame.columns:
             frame[name] = ""
     frame["anomalies"] = (frame["anomaly"] == "1").astype(int)
-    first = frame.groupby("request_id", sort=False).first()
-    counts = frame.groupby("request_id", sort=False)["anomalies"].agg(["size", "sum"])
-    entries = [{**{name: first.at[request_id, name] for name in REQUEST_COLUMNS[:8]
-                   if name != "request_id"},
-                "request_id": request_id, "readings": int(counts.at[request_id, "size"]),
-                "anomalies": int(counts.at[request_id, "sum"])}
-               for request_id in first.index]
+    entries = frame.groupby("request_id", sort=False).agg(
+        **{name: (name, "first") for name in REQUEST_COLUMNS[:8] if name != "request_id"},
+        readings=("anomalies", "size"), anomalies=("anomalies", "sum")).reset_index()
     header = render_rows([dict(zip(REQUEST_COLUMNS, REQUEST_COLUMNS, strict=True))],
                          REQUEST_COLUMNS)
     path = index_path(directory, day)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_text_atomic(path, header + render_rows(entries, REQUEST_COLUMNS))
+    body = entries[list(REQUEST_COLUMNS)].to_csv(header=False, index=False, lineterminator="\n")
+    write_text_atomic(path, header + body)
 
 
-def read_index(directory, day, audit_path):
-    """The index rows of a day as dicts, in file order (built first when missing)."""
+def read_index(directory, day, audit_path, needles=()):
+    """The index rows of a day as dicts, in file order (built first when missing); [] at once
+    when the file lacks one of the `needles` (bytes every wanted row holds)."""
     path = index_path(directory, day)
     if not os.path.exists(path):
         build_index(directory, day, audit_path)
     with open(path, "rb") as handle:
-        columns, body = split_header(handle.read())
+        content = handle.read()
+    if any(needle not in content for needle in needles):
+        return []
+    columns, body = split_header(content)
     return [dict(zip(columns, cells, strict=False)) for cells in parse_records(body)]
 
 
-def requests_of_day(directory, day, audit_path):
+def requests_of_day(directory, day, audit_path, needles=()):
     """One summary per request of a day, newest first; a batch's chunks are added up."""
     merged = {}
-    for entry in reversed(read_index(directory, day, audit_path)):
+    for entry in reversed(read_index(directory, day, audit_path, needles)):
         held = merged.get(entry["request_id"])
         if held is None:
             merged[entry["request_id"]] = {**entry, "readings": int(entry["readings"] or 0),

@@ -1,15 +1,16 @@
-"""Users and roles in the embedded SQLite database (instance/vigie.db)."""
+"""Users and roles in the shared database (SQLite instance/vigie.db, or PostgreSQL)."""
 
-import contextlib
 import functools
 import os
 import re
 import secrets
-import sqlite3
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from webapp.services import database, schema
+from webapp.services.database import users as table
 from webapp.services.storage import utc_now_iso
 
 ROLES = ("operator", "analyst", "admin")
@@ -17,24 +18,6 @@ ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")  # \Z: "$" lets a final newline in
 MIN_PASSWORD_LENGTH = 8
 ADMIN_NAME = "admin"
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    username TEXT NOT NULL UNIQUE,
-    password_hash TEXT NOT NULL,
-    role TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    active INTEGER NOT NULL DEFAULT 1,
-    session_version INTEGER NOT NULL DEFAULT 0,
-    must_change_password BOOLEAN NOT NULL DEFAULT false
-);
-"""
-# Columns added after the first release: added to an existing users table at start.
-ADDED_COLUMNS = {
-    "session_version": "INTEGER NOT NULL DEFAULT 0",
-    "must_change_password": "BOOLEAN NOT NULL DEFAULT false",
-}
 
 
 class UserError(ValueError):
@@ -81,43 +64,14 @@ class User:
         return self.username
 
 
-def connect(path):
-    """A connection that waits for other workers' writes instead of failing."""
-    connection = sqlite3.connect(path, timeout=15)
-    connection.row_factory = sqlite3.Row
-    return connection
-
-
-@contextlib.contextmanager
-def database(path):
-    """A connection closed after use (sqlite3's own `with` commits but does not close)."""
-    connection = connect(path)
-    try:
-        yield connection
-    finally:
-        connection.close()
-
-
-def create_tables(path, schema):
-    """Run a CREATE TABLE IF NOT EXISTS script on the database at `path`."""
-    with database(path) as connection:
-        connection.executescript(schema)
-
-
 def init_db(path):
-    """Create the tables if they do not exist yet, and add columns a newer release needs."""
-    create_tables(path, SCHEMA)
-    with database(path) as connection, connection:
-        present = {row["name"] for row in connection.execute("PRAGMA table_info(users)")}
-        for column, definition in ADDED_COLUMNS.items():
-            if column not in present:
-                connection.execute(f"ALTER TABLE users ADD COLUMN {column} {definition}")
+    """Bring the database to the current schema (the embedded SQLite default upgrades itself)."""
+    schema.upgrade(path)
 
 
 def _user(row):
-    return User(row["id"], row["username"], row["role"], row["created_at"], bool(row["active"]),
-                row["session_version"], bool(row["must_change_password"]))
-
+    return User(row.id, row.username, row.role, row.created_at, bool(row.active),
+                row.session_version, bool(row.must_change_password))
 
 def check_new_user(username, password, role):
     """Raise UserError unless the name, password and role are acceptable."""
@@ -133,43 +87,41 @@ def create_user(path, username, password, role, must_change_password=False):
     """Add a user with a hashed password; raise UserError if the name is taken."""
     check_new_user(username, password, role)
     try:
-        with database(path) as connection, connection:
-            connection.execute(
-                "INSERT INTO users (username, password_hash, role, created_at, "
-                "must_change_password) VALUES (?,?,?,?,?)",
-                (username, generate_password_hash(password), role, utc_now_iso(),
-                 bool(must_change_password)))
-    except sqlite3.IntegrityError:
+        with database.engine(path).begin() as connection:
+            connection.execute(table.insert().values(
+                username=username, password_hash=generate_password_hash(password), role=role,
+                created_at=utc_now_iso(), must_change_password=bool(must_change_password)))
+    except database.IntegrityError:
         raise UserError(f"a user named {username!r} already exists") from None
     return get_user_by_name(path, username)
 
 
-def _fetch_one(path, query, params):
-    with database(path) as connection:
-        return connection.execute(query, params).fetchone()
+def _fetch_one(path, condition):
+    with database.engine(path).connect() as connection:
+        return connection.execute(sa.select(table).where(condition)).first()
 
 
 def get_user(path, user_id):
     """The user with this id, or None."""
-    row = _fetch_one(path, "SELECT * FROM users WHERE id = ?", (user_id,))
+    row = _fetch_one(path, table.c.id == user_id)
     return _user(row) if row else None
 
 
 def get_user_by_name(path, username):
     """The user with this name, or None."""
-    row = _fetch_one(path, "SELECT * FROM users WHERE username = ?", (username,))
+    row = _fetch_one(path, table.c.username == username)
     return _user(row) if row else None
 
 
 def authenticate(path, username, password):
     """The active user whose password matches, or None."""
-    row = _fetch_one(path, "SELECT * FROM users WHERE username = ?", (username,))
-    if row is None or not row["active"]:
+    row = _fetch_one(path, table.c.username == username)
+    if row is None or not row.active:
         # One hash check, as for a wrong password, so that timing does not tell which names
         # exist (hashing a new dummy here cost a second scrypt run: 0.48 s against 0.25 s).
         check_password_hash(_dummy_hash(), password or "")
         return None
-    return _user(row) if check_password_hash(row["password_hash"], password or "") else None
+    return _user(row) if check_password_hash(row.password_hash, password or "") else None
 
 
 @functools.cache
@@ -179,34 +131,34 @@ def _dummy_hash():
 
 def list_users(path):
     """Every user, by name."""
-    with database(path) as connection:
-        return [_user(row) for row in connection.execute("SELECT * FROM users ORDER BY username")]
+    with database.engine(path).connect() as connection:
+        return [_user(row) for row in
+                connection.execute(sa.select(table).order_by(table.c.username))]
 
 
 def _other_active_admins(connection, username):
     return connection.execute(
-        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND active = 1 AND username != ?",
-        (username,)).fetchone()[0]
+        sa.select(sa.func.count()).select_from(table).where(
+            table.c.role == "admin", table.c.active == sa.true(),
+            table.c.username != username)).scalar_one()
 
 
 def _change(path, username, column, value):
     """Set one column of a user, refusing a change that would leave no active admin."""
-    with database(path) as connection:
-        with connection:
-            # BEGIN IMMEDIATE: two admins demoting each other at once cannot both succeed.
-            connection.execute("BEGIN IMMEDIATE")
-            row = connection.execute("SELECT * FROM users WHERE username = ?",
-                                     (username,)).fetchone()
-            if row is None:
-                raise UnknownUser(f"no user named {username!r}")
-            removes_admin = row["role"] == "admin" and row["active"] and (
-                (column == "role" and value != "admin") or (column == "active" and not value))
-            if removes_admin and not _other_active_admins(connection, username):
-                raise LastAdminError("this would leave no active admin")
-            # A new role or a deactivation applies now: cookies of the old sessions stop working.
-            connection.execute(f"UPDATE users SET {column} = ?, "
-                               "session_version = session_version + 1 WHERE username = ?",
-                               (value, username))
+    # The write lock is taken first: two admins demoting each other at once cannot both win.
+    with database.write_transaction(path) as connection, connection.begin():
+        database.lock_table(connection, table)
+        row = connection.execute(sa.select(table).where(table.c.username == username)).first()
+        if row is None:
+            raise UnknownUser(f"no user named {username!r}")
+        removes_admin = row.role == "admin" and row.active and (
+            (column == "role" and value != "admin") or (column == "active" and not value))
+        if removes_admin and not _other_active_admins(connection, username):
+            raise LastAdminError("this would leave no active admin")
+        # A new role or a deactivation applies now: cookies of the old sessions stop working.
+        connection.execute(table.update().where(table.c.username == username)
+                           .values({column: value,
+                                    "session_version": table.c.session_version + 1}))
     return get_user_by_name(path, username)
 
 
@@ -219,21 +171,20 @@ def set_role(path, username, role):
 
 def set_active(path, username, active):
     """Deactivate (no more logins) or reactivate a user; the last active admin stays."""
-    return _change(path, username, "active", 1 if active else 0)
+    return _change(path, username, "active", bool(active))
 
 
 def get_session_version(path, user_id):
     """The current session version of user `user_id`, or None if there is no such user."""
-    row = _fetch_one(path, "SELECT session_version FROM users WHERE id = ?", (user_id,))
-    return row["session_version"] if row else None
+    row = _fetch_one(path, table.c.id == user_id)
+    return row.session_version if row else None
 
 
 def bump_session_version(path, username):
     """Void every session and remember-me cookie of `username` (logout, password change)."""
-    with database(path) as connection, connection:
-        connection.execute(
-            "UPDATE users SET session_version = session_version + 1 WHERE username = ?",
-            (username,))
+    with database.engine(path).begin() as connection:
+        connection.execute(table.update().where(table.c.username == username)
+                           .values(session_version=table.c.session_version + 1))
 
 
 def set_password(path, username, password, must_change=False):
@@ -242,11 +193,12 @@ def set_password(path, username, password, must_change=False):
     Raise UnknownUser or UserError (too short)."""
     if len(password or "") < MIN_PASSWORD_LENGTH:
         raise UserError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
-    with database(path) as connection, connection:
+    with database.engine(path).begin() as connection:
         changed = connection.execute(
-            "UPDATE users SET password_hash = ?, must_change_password = ?, "
-            "session_version = session_version + 1 WHERE username = ?",
-            (generate_password_hash(password), bool(must_change), username)).rowcount
+            table.update().where(table.c.username == username).values(
+                password_hash=generate_password_hash(password),
+                must_change_password=bool(must_change),
+                session_version=table.c.session_version + 1)).rowcount
     if not changed:
         raise UnknownUser(f"no user named {username!r}")
     return get_user_by_name(path, username)

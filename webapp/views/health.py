@@ -1,8 +1,9 @@
 """Liveness and readiness probes for load balancers and the container HEALTHCHECK."""
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from webapp.extensions import active_models, registry
+from webapp.services import database
 from webapp.services.registry import RegistryError
 from webapp.version import APP_VERSION
 
@@ -32,6 +33,11 @@ def readyz():
         except RegistryError as exc:
             unready[asset] = str(exc)
     problems = list(unready.values()) or ([] if assets else ["no model has been trained yet"])
-    status = "ready" if not problems else "degraded" if assets else "not ready"
+    # Without its database an instance can serve nothing: the balancer must skip it.
+    database_up = database.reachable(current_app.config["DATABASE"])
+    if not database_up:
+        problems.append("the database cannot be reached")
+    serving = bool(assets) and database_up
+    status = "ready" if not problems else "degraded" if serving else "not ready"
     return jsonify({"status": status, "assets": assets, "unready": unready,
-                    "problems": problems, "app_version": APP_VERSION}), 200 if assets else 503
+                    "problems": problems, "app_version": APP_VERSION}), 200 if serving else 503

@@ -9,7 +9,7 @@ from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, Length
 
 from webapp.errors import error_response
-from webapp.extensions import registry
+from webapp.extensions import audit_source, registry
 from webapp.services.alarms import list_alarms
 from webapp.services.audit import CHANNELS
 from webapp.services.feedback import (MAX_COMMENT, VERDICTS, FeedbackError, feedback_by_alarm,
@@ -42,7 +42,7 @@ def filter_from_request():
 
 
 def audit_dir():
-    return current_app.config["AUDIT_DIR"]
+    return audit_source()
 
 
 def filter_choices():

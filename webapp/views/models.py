@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 
 from features.schema import ASSET_NAME_PATTERN, SENSOR_COLUMNS
 from features.validation import FieldError
-from webapp.extensions import lifecycle, registry
+from webapp.extensions import audit_source, lifecycle, registry
 from webapp.services import candidates
 from webapp.services.evidence import switch_evidence
 from webapp.services.lifecycle import MAX_REASON_LENGTH, ReasonRequired, SwitchRefused
@@ -310,6 +310,6 @@ def audit_comparison(asset, row):
         return None
     try:
         return candidates.compare_on_audit(registry(), asset, row["version"],
-                                           current_app.config["AUDIT_DIR"], hours)
+                                           audit_source(), hours)
     except ModelIntegrityError as exc:
         return {"error": str(exc)}

@@ -11,10 +11,14 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import PASSWORDS
+from tests.support.postgres import fresh_database_url
+from webapp.services import schema
 from webapp.services.alarms import AlarmPolicy, AlarmTracker, Verdict, alarm_log_path, read_events
 from webapp.services.audit import CsvAuditSink
+from webapp.services.audit_db import DatabaseAuditSink
 from webapp.services.batch.scorer import score_file
 from webapp.services.csvfiles import read_table
 from webapp.services.registry import ActiveModels, ModelRegistry
@@ -47,7 +51,7 @@ def normal_lines(count, start=0):
 def audit_rows(paths, sid=None):
     """Every stream audit row (of stream `sid` when given), oldest first."""
     directory = os.path.join(paths["LOG_DIR"], "audit")
-    rows = []
+    rows = [row for row in _all_database_rows(paths) if row["channel"] == "stream"]
     for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
         with open(os.path.join(directory, name), encoding="utf-8", newline="") as handle:
             rows += [row for row in csv.DictReader(handle) if row["channel"] == "stream"]
@@ -62,11 +66,34 @@ def error_rows(paths, path, asset="pump-1"):
         return list(csv.DictReader(handle))
 
 
+def audit_sink(paths):
+    """The store create_app would choose: PostgreSQL when the test runs on it, else CSV."""
+    if paths.get("DATABASE_URL"):
+        schema.upgrade(paths["DATABASE_URL"])
+        return DatabaseAuditSink(paths["DATABASE_URL"])
+    return CsvAuditSink(os.path.join(paths["LOG_DIR"], "audit"))
+
+
+def _all_database_rows(paths):
+    if not paths.get("DATABASE_URL"):
+        return []
+    from webapp.services import database
+    from webapp.services.audit_db import audit
+    with database.engine(paths["DATABASE_URL"]).connect() as connection:
+        return [row._asdict() for row in connection.execute(
+            sa.select(audit).order_by(audit.c.id))]
+
+
+@pytest.fixture
+def database_url(request):
+    """SQLite and CSV files unless a test asks for PostgreSQL (parametrize indirect)."""
+    return fresh_database_url(request) if hasattr(request, "param") else None
+
+
 def make_follower(paths, path, **options):
     registry = ModelRegistry(paths["MODEL_STORE"])
     os.makedirs(paths["LOG_DIR"], exist_ok=True)
-    follower = StreamFollower(str(path), "pump-1", ActiveModels(registry),
-                              CsvAuditSink(os.path.join(paths["LOG_DIR"], "audit")),
+    follower = StreamFollower(str(path), "pump-1", ActiveModels(registry), audit_sink(paths),
                               paths["LOG_DIR"], "stream:tests", settle_seconds=0, **options)
     follower.start()
     return follower
@@ -261,6 +288,7 @@ class Crash(Exception):
     """Stands for kill -9 at a precise point of a poll."""
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 @pytest.mark.parametrize("crash_point", ["before_audit", "after_audit", "after_alarms"])
 def test_a_crash_at_any_point_of_a_poll_loses_nothing_and_repeats_nothing(
         paths, tmp_path, monkeypatch, crash_point):

@@ -5,7 +5,14 @@ import re
 import pytest
 
 from tests.conftest import PASSWORDS, csrf_token
+from tests.support.postgres import fresh_database_url
 from webapp.services import users
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request):
+    """Every test here runs on the embedded SQLite file and on PostgreSQL."""
+    return fresh_database_url(request)
 
 
 def token(client):

@@ -215,11 +215,17 @@ class WatchFolder:
         os.remove(journal)
         return Outcome(job["name"], asset, batch_id, "scored", summary.line())
 
+    def _already_audited(self, batch_id, since_day):
+        # The database store (several hosts) counts with a query; the file store is scanned.
+        if hasattr(self.sink, "count_batch"):
+            return self.sink.count_batch(batch_id, since_day)
+        return count_batch_rows(self.audit_dir, batch_id, since_day)
+
     def _score(self, claimed, loaded, job, stem, recovering):
         asset, batch_id = job["asset"], job["batch_id"]
         results = self.folder("results", asset)
         os.makedirs(results, exist_ok=True)
-        already = count_batch_rows(self.audit_dir, batch_id, job["since_day"]) if recovering else 0
+        already = self._already_audited(batch_id, job["since_day"]) if recovering else 0
         with open_claimed(claimed) as binary:
             summary = score_file(binary, loaded, self.sink, batch_id=batch_id, channel="cli",
                                  principal=self.principal,

@@ -19,6 +19,7 @@ from webapp.services.audit import day_files as audit_day_files
 from webapp.services.feedback import read_feedback
 from webapp.services.monitoring import drift
 from webapp.services.monitoring.app_log import LAST_ERRORS, log_errors
+from webapp.services.monitoring.database_days import DatabaseDaySummaries
 from webapp.services.monitoring.daycache import SummaryCache
 from webapp.services.monitoring.summaries import (LATENCY_EDGES, RATIO_EDGES, decode_matrix,
                                                   merge_audit, merge_rejections, summarise_audit,
@@ -100,20 +101,29 @@ def days_between(start, end):
 class MonitoringSources:
     """Where the figures come from: the log folder, the model store, one summary cache."""
 
-    def __init__(self, log_dir, registry, cache=None):
+    def __init__(self, log_dir, registry, cache=None, audit_store=None):
         self.log_dir = log_dir
         self.audit_dir = os.path.join(log_dir, "audit")
         self.registry = registry
         self.cache = cache or SummaryCache(os.path.join(log_dir, "cache"))
+        # The shared audit table of several hosts, when it is the store (else the day files).
+        self.audit_days = DatabaseDaySummaries(audit_store) if audit_store else None
+
+    def audit_summary(self, day, audits):
+        """The audit summary of one day ({} when nothing was audited that day)."""
+        if self.audit_days is not None:
+            return self.audit_days.summary(day)
+        if day not in audits:
+            return {}
+        return self.cache.summary("audit", audits[day], summarise_audit, merge_audit)["summary"]
 
     def day_summaries(self, days):
         """[(day, audit summary, rejection summary)] for the days that have files."""
-        audits = audit_day_files(self.audit_dir)
+        audits = {} if self.audit_days is not None else audit_day_files(self.audit_dir)
         rejected_files = rejections.day_files(self.log_dir)
         result = []
         for day in days:
-            audited = (self.cache.summary("audit", audits[day], summarise_audit, merge_audit)
-                       ["summary"] if day in audits else {})
+            audited = self.audit_summary(day, audits)
             rejected = (self.cache.summary("rejections", rejected_files[day],
                                            summarise_rejections, merge_rejections)["summary"]
                         if day in rejected_files else {})

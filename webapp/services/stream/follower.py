@@ -160,12 +160,18 @@ class StreamFollower(FileTail):
             "context": context, "alarm": self.tracker.state(),
         })
 
+    def _audited_rows(self, since_day):
+        # The database store (several hosts) answers with a query; the file store is scanned.
+        if hasattr(self.sink, "batch_rows"):
+            return self.sink.batch_rows(self.sid, since_day, channel="stream")
+        return stream_rows(os.fspath(self.sink.directory), self.sid, since_day)
+
     def _replay_audited(self, since_day):
         """Apply audit rows written after the checkpoint (a crash came before it was saved)."""
         if self.segment is None:
             return
         pending = []
-        for row in stream_rows(os.fspath(self.sink.directory), self.sid, since_day):
+        for row in self._audited_rows(since_day):
             parsed = parse_request_id(self.sid, row["request_id"])
             if parsed and parsed[0] == self.segment.number \
                     and parsed[1] > self.segment.audited_through:

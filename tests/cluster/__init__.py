@@ -1,0 +1,1 @@
+"""Several Vigie instances sharing PostgreSQL, behind nginx: real servers on loopback."""

@@ -104,9 +104,12 @@ def register_commands(app):
 def register_template_globals(app):
     from flask_babel import get_locale
 
-    from webapp.navigation import ROLE_LABELS, menu_items
+    from webapp.navigation import ROLE_LABELS, menu_items, open_alarms
+    from webapp.views.formatting import register_filters
+    register_filters(app)
     app.jinja_env.globals.update(app_version=APP_VERSION, get_locale=get_locale,
-                                 menu_items=menu_items, role_labels=ROLE_LABELS)
+                                 menu_items=menu_items, role_labels=ROLE_LABELS,
+                                 open_alarms=open_alarms)
 
 
 # Scripts only from our own static files (no inline script, no eval); the inline style attribute

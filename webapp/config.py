@@ -2,6 +2,7 @@
 
 import os
 import secrets
+import zoneinfo
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -18,6 +19,7 @@ class Defaults:
     HTTPS = False
     LANGUAGES = ("fr", "en")
     BABEL_DEFAULT_LOCALE = "fr"
+    TIMEZONE = "Europe/Paris"  # the plant's clock: pages show local times, UTC on hover
     WTF_CSRF_TIME_LIMIT = 8 * 3600  # a form left open during a shift still submits
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -61,6 +63,16 @@ def load_secret_key(instance_dir, name="secret_key"):
     return key
 
 
+def checked_timezone(name):
+    """The timezone name, refused at start-up when unknown (rather than on the first page)."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(f"VIGIE_TIMEZONE={name!r} is not a known timezone "
+                         "(for example Europe/Paris)") from error
+    return name
+
+
 def make_private(path, mode):
     """Restrict `path` to this account; a folder given by its owner keeps working if we cannot."""
     try:
@@ -86,6 +98,7 @@ def finalise(config):
     make_private(config["INSTANCE_DIR"], 0o700)
     os.makedirs(config["MODEL_STORE"], exist_ok=True)
     os.makedirs(config["LOG_DIR"], exist_ok=True)
+    config["BABEL_DEFAULT_TIMEZONE"] = checked_timezone(config["TIMEZONE"])
     config["AUDIT_DIR"] = os.path.join(config["LOG_DIR"], "audit")
     config["DATABASE"] = config.get("DATABASE_URL") or os.path.join(config["INSTANCE_DIR"],
                                                                      "vigie.db")

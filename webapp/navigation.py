@@ -6,6 +6,8 @@ from flask import current_app, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from webapp.services.alarms import open_alarm_count
+
 # (endpoint, label, lowest role). Areas add their page here when they are built.
 MENU = (
     ("predict.home", _l("Score a reading"), "operator"),
@@ -19,6 +21,13 @@ MENU = (
 )
 
 ROLE_LABELS = {"operator": _l("operator"), "analyst": _l("analyst"), "admin": _l("admin")}
+
+
+def open_alarms():
+    """Open alarms, for the badge the menu shows on every page (0 for visitors)."""
+    if not current_user.is_authenticated:
+        return 0
+    return open_alarm_count(current_app.config["LOG_DIR"])
 
 
 def menu_items():

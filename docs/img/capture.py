@@ -105,6 +105,8 @@ def capture(url, browser):
     admin.fill("section form[action$='/activate'] input[name=reason]",
                "v2 calibrée sur le banc valve1")
     admin.click("section form[action$='/activate'] button")
+    admin.click("#confirm-yes")  # the switch restates its consequence first
+    admin.wait_for_url(url + "/admin/models/")
 
     context, page = new_page(browser, url, "analyst")
     upload(page, url, LABELLED_FILE)
@@ -118,6 +120,8 @@ def capture(url, browser):
     admin.goto(url + "/admin/models/")
     admin.fill("#rollback-pump-1 input[name=reason]", "trop d'alarmes sur l'autre point de marche")
     admin.click("#rollback-pump-1 button")
+    admin.click("#confirm-yes")
+    admin.wait_for_url(url + "/admin/models/")
     admin.goto(url + "/admin/models/")
     shoot(page=admin, name="stage4-model-versions")
     admin_context.close()

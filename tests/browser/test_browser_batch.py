@@ -22,8 +22,8 @@ def test_upload_with_progress_then_results_chart_and_downloads(page, server, log
     page.set_input_files("#file", str(source))
     page.click("#batch-form button[type=submit]")
     page.wait_for_selector("#summary", timeout=120_000)  # upload, polling, then the results
-    assert page.locator("#rows-read").inner_text() == "8000"
-    assert page.locator("#rows-scored").inner_text() == "7999"
+    assert page.locator("#rows-read").inner_text() == "8\u202f000"  # French digit grouping
+    assert page.locator("#rows-scored").inner_text() == "7\u202f999"
     assert page.locator("#rows-rejected").inner_text() == "1"
     assert page.evaluate("() => !!window.Chart && !!Chart.getChart('score-chart')")
     assert page.locator("#rejected-rows td").first.inner_text() == "12"

@@ -56,6 +56,8 @@ def test_train_compare_activate_and_roll_back(page, server, login_as):
     screenshot(page, "models-job-done-en")
     page.click("text=Compare v2 with the active version")
     expect(page.locator("#labelled table.metrics tbody tr")).to_have_count(2)
+    evidence = page.locator("#evidence").inner_text()  # the summary comes first, with warnings
+    assert "Should v2 replace v1?" in evidence and "1.csv is the file v2 was trained on" in evidence
     page.select_option("#hours", "24")
     page.click("#audited button[type=submit]")
     expect(page.locator("#agreement")).to_have_count(1)
@@ -66,12 +68,23 @@ def test_train_compare_activate_and_roll_back(page, server, login_as):
     page.goto(server["url"] + "/admin/models/pump-1/versions/v2")
     page.fill("section form[action$='/activate'] input[name=reason]", "valve retrofit done")
     page.click("section form[action$='/activate'] button")
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog).to_be_visible()  # the consequence is restated before anything changes
+    assert "instead of v1" in page.locator("#confirm-text").inner_text()
+    screenshot(page, "models-confirm-activate-en")
+    page.click("#confirm-no")
+    expect(dialog).to_be_hidden()
+    assert [e["action"] for e in event_rows(server["LOG_DIR"])] == ["train"]
+    page.click("section form[action$='/activate'] button")
+    page.click("#confirm-yes")
     expect(page.locator("#row-pump-1-v2 .badge-active")).to_have_count(1)
     assert score_example(page, server)
     assert audit_versions(server["LOG_DIR"])[-1] == "v2"
     page.goto(server["url"] + "/admin/models/")
     page.fill("#rollback-pump-1 input[name=reason]", "too many alarms")
     page.click("#rollback-pump-1 button")
+    assert "Roll pump-1 back to v1" in page.locator("#confirm-text").inner_text()
+    page.click("#confirm-yes")
     expect(page.locator("#row-pump-1-v1 .badge-active")).to_have_count(1)
     assert "too many alarms" in page.locator("#history").inner_text()
     screenshot(page, "models-index-en")

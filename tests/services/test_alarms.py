@@ -125,10 +125,10 @@ def test_page_lists_open_alarms_first_with_their_details_and_filters_by_asset(ap
     text = client.get("/alarms").get_data(as_text=True)
     assert text.index("pump-2-def-40") < text.index("pump-1-abc-17")
     for expected in ("2026-01-01 10:00:00", "2026-01-01 10:05:30", "5 min 30 s", "20",
-                     "Current, Pressure", "v1"):
+                     "Courant moteur, Pression en sortie de pompe", "v1"):
         assert expected in text
     # French is the default language: the page and its labels are translated.
-    for expected in ("Alarmes", "En cours", "Terminée", "Ouverte le (UTC)", "Tous les équipements"):
+    for expected in ("Alarmes", "En cours", "Terminée", "Ouverte le", "Tous les équipements"):
         assert expected in text
     filtered = client.get("/alarms?asset=pump-1").get_data(as_text=True)
     assert "pump-1-abc-17" in filtered and "pump-2-def-40" not in filtered
@@ -152,7 +152,8 @@ def test_page_shows_the_followed_streams_with_their_progress_and_rejected_lines(
     assert result.exit_code == 0, result.output
     text = login("operator").get("/alarms").get_data(as_text=True)
     streams = text[text.index('id="streams"'):]
-    assert str(sensor_file) in streams and "errors.csv" in streams
-    assert "<td>3</td>" in streams  # the last line read (the header is line 1)
+    assert ">pump.csv</code>" in streams  # the name an operator knows, not the server path
+    assert str(tmp_path) not in streams and "errors.csv" not in streams
+    assert '"Dernière ligne lue">3</td>' in streams  # the header is line 1
     assert "Dernière ligne lue" in streams
     assert "Flux suivis" in text

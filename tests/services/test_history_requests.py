@@ -51,7 +51,7 @@ def test_the_history_page_lists_requests_not_readings(app, batch_and_api, client
     login("analyst")
     page = client.get("/history").get_data(as_text=True)
     table = page.split('id="history-rows"')[1].split("</table>")[0]
-    assert table.count("<tr class=") == 2 and "<td>120</td>" in table
+    assert table.count("<tr class=") == 2 and '"Relevés">120</td>' in table
 
 
 def test_a_batch_opens_on_its_flagged_readings_and_a_form_only_for_the_judged_one(

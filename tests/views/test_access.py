@@ -17,6 +17,7 @@ ROLE_TABLE = {
     "auth.logout": "operator", "auth.change_password": "operator",
     "predict.home": "operator", "batch.upload": "operator", "batch.result": "operator",
     "batch.status": "operator", "batch.download": "operator", "alarms.index": "operator",
+    "alarms.acknowledge_alarm": "operator",
     "history.index": "operator", "history.export": "operator", "history.record": "operator",
     "history.alarm": "operator", "api.predict": "operator", "api.list_active_models": "operator",
     "monitoring.page": "analyst", "api.monitoring": "analyst",

@@ -215,6 +215,25 @@ def test_page_and_row_problems_are_in_french_by_default(client, login):
     assert "La ligne a 10 champs, l’en-tête en a 9." in html and "Lignes rejetées" in html
 
 
+def test_a_file_from_another_operating_point_is_called_out_of_calibration(client, login):
+    login("operator")
+    skab = os.path.join(ROOT, "data", "skab", "valve1", "3.csv")
+    with open(skab, encoding="utf-8") as handle:
+        batch_id, status = upload_and_wait(client, handle.read())
+    assert status["state"] == "done"
+    html = client.get(f"/batch/{batch_id}").get_data(as_text=True)
+    assert 'id="calibration-warning"' in html
+    assert "ne ressemble pas aux données sur lesquelles ce modèle a été calibré" in html
+    assert "Débit de circulation" in html  # the flow, by its label, against its usual range
+
+
+def test_a_normal_file_gets_a_plain_headline_and_no_calibration_warning(client, login):
+    login("operator")
+    batch_id, _ = upload_and_wait(client, normal_text(200))
+    html = client.get(f"/batch/{batch_id}").get_data(as_text=True)
+    assert 'id="file-verdict"' in html and 'id="calibration-warning"' not in html
+
+
 def test_a_full_disk_during_the_upload_is_a_clear_503_and_leaves_no_batch(app, client, login,
                                                                            monkeypatch):
     import errno

@@ -227,7 +227,7 @@ def test_bad_training_file_gets_line_and_column_and_leaves_no_version(login, sto
     page = client.get(location).get_data(as_text=True)
     assert "Accelerometer1RMS" in page and 'id="job-errors"' in page
     assert "Saisissez un nombre" in page  # the upload pages' message, in the user's language
-    assert "1 valeurs invalides" in page
+    assert "1 valeur invalide dans le fichier" in page
     assert ModelRegistry(app.config["MODEL_STORE"]).versions("pump-1") == ["v1", "v2"]
 
 
@@ -404,7 +404,7 @@ def test_candidate_page_refuses_an_unlabelled_file_with_the_reason(login, store)
         "labelled_file": (io.BytesIO(read(NORMAL_CSV)), "normal.csv")},
         content_type="multipart/form-data")
     assert response.status_code == 400
-    assert "Le fichier étiqueté n’a pas de colonne anomaly" in response.get_data(as_text=True)
+    assert "Le fichier étiqueté n&#39;a pas de colonne anomaly" in response.get_data(as_text=True)
 
 
 def test_candidate_page_refuses_an_unreadable_file_in_french(login, store):
@@ -432,19 +432,19 @@ def test_a_job_whose_process_died_is_reported_failed(app, login):
     assert status["state"] == "failed" and "start it again" in status["message"]
 
 
-@pytest.mark.parametrize("content", [
-    b"\x00\xff\xfe" * 100,  # not UTF-8
-    ("datetime;Accelerometer1RMS;Accelerometer2RMS;Current;Pressure;Temperature;Thermocouple;"
-     "Voltage;Volume Flow RateRMS\n2020-01-01;1;1;1;1;1;1;1;1\n2020-01-02;1;1;1;1;1;1;1;1;9;9\n"
-     ).encode(),  # a line with more cells than the header
+@pytest.mark.parametrize("content, reason", [
+    (b"\x00\xff\xfe" * 100, "pas du texte UTF-8"),
+    (("datetime;Accelerometer1RMS;Accelerometer2RMS;Current;Pressure;Temperature;Thermocouple;"
+      "Voltage;Volume Flow RateRMS\n2020-01-01;1;1;1;1;1;1;1;1\n2020-01-02;1;1;1;1;1;1;1;1;9;9\n"
+      ).encode(), "ligne 3"),  # a line with more cells than the header, named by its file line
 ])
-def test_an_unreadable_training_file_is_explained_in_french(login, app, content):
+def test_an_unreadable_training_file_is_explained_in_french(login, app, content, reason):
     client = login("analyst")
     response = start_training(client, "pump-1", content)
     status = wait_for_job(client, response.headers["Location"])
     assert status["state"] == "failed"
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Le fichier ne se lit pas comme un tableau CSV" in page
+    assert reason in page and "Corriger le fichier" in page
     assert "C error" not in page and "codec" not in page and "readable UTF-8" not in page
 
 

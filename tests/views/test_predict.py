@@ -48,7 +48,7 @@ def test_result_shows_verdict_score_contributions_version_and_request_id(client,
     page = submit(client, NORMAL).get_data(as_text=True)
     assert 'id="verdict"' in page
     assert "v1" in page and "pump-1" in page
-    table = re.search(r'<table class="contributions".*?</table>', page, re.S).group(0)
+    table = re.search(r'<table class="contributions stack".*?</table>', page, re.S).group(0)
     assert all(name in table for name in SENSOR_COLUMNS)
 
 
@@ -57,8 +57,13 @@ def test_shifted_sensor_is_flagged_and_named_first(client, login):
     client.get("/language/en?next=/")
     page = submit(client, {**NORMAL, "Pressure": "9.5"}).get_data(as_text=True)
     assert "Abnormal behaviour detected" in page
-    first = re.search(r'<tbody>\s*<tr class="top"><td>([^<]+)</td>', page).group(1)
+    first = re.search(r'<tbody>\s*<tr class="top[^"]*" data-sensor="([^"]+)"', page).group(1)
     assert first == "Pressure"
+    row = re.search(r'data-sensor="Pressure">(.*?)</tr>', page, re.S).group(1)
+    assert "Pressure after the pump" in row and "9.500 bar" in row  # label, value with its unit
+    assert re.search(r"class=\"usual\">[\d.-]+ to [\d.-]+ bar", row)
+    shares = [float(s) for s in re.findall(r'<meter min="0" max="1" value="([\d.]+)"', page)]
+    assert len(shares) == 8 and min(shares) >= 0 and abs(sum(shares) - 1) < 0.01
 
 
 @pytest.mark.parametrize("field, value, message", [

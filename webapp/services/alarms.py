@@ -225,6 +225,24 @@ def list_alarms(log_dir, asset=None, limit=200):
     return open_alarms + closed[:limit]
 
 
+_OPEN_COUNTS = {}  # path -> ((mtime, size), count): the menu asks on every page
+
+
+def open_alarm_count(log_dir):
+    """How many alarms are open, re-read only when the alarm log has changed."""
+    path = alarm_log_path(log_dir)
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return 0
+    key = (stat.st_mtime_ns, stat.st_size)
+    cached = _OPEN_COUNTS.get(path)
+    if cached is None or cached[0] != key:
+        cached = (key, sum(1 for alarm in join_events(read_events(path)) if alarm.is_open))
+        _OPEN_COUNTS[path] = cached
+    return cached[1]
+
+
 def alarm_assets(log_dir):
     """Assets that have at least one alarm, sorted."""
     rows = read_events(alarm_log_path(log_dir))
@@ -242,7 +260,3 @@ def format_duration(seconds):
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
 
-
-def format_utc(text):
-    """'2026-11-28T00:08:04.196Z' as '2026-11-28 00:08:04' (the page labels it UTC)."""
-    return text[:19].replace("T", " ") if text else ""

@@ -5,6 +5,7 @@ gunicorn worker can answer the progress poll, whichever worker runs the training
 """
 
 import glob
+import hashlib
 import json
 import logging
 import os
@@ -19,7 +20,6 @@ import pandas as pd
 from features.schema import LABEL_COLUMN, is_valid_asset_name
 from features.validation import SchemaError
 from webapp.services.audit import asset_rows_since
-from webapp.services.csvfiles import CsvFormatError
 from webapp.services.evaluation import evaluate_model
 from webapp.services.jobs import DONE, FAILED, QUEUED, RUNNING, UNFINISHED, process_alive
 from webapp.services.lifecycle import ACTIVATE, TRAIN
@@ -162,13 +162,13 @@ def run_job(job, registry, lifecycle, log_dir):
                    comparison=comparison)
     except TrainingError as exc:
         job.update(state=FAILED, message=str(exc), error_count=len(exc.errors),
-                   errors=[error_record(e) for e in exc.errors[:MAX_ERRORS_KEPT]])
+                   errors=[error_record(e) for e in exc.errors[:MAX_ERRORS_KEPT]],
+                   code=exc.code, params=exc.params)
     except SchemaError as exc:
         job.update(state=FAILED, message=str(exc), missing_columns=exc.missing)
-    except CsvFormatError as exc:  # `problem` lets the page say it in the user's language
-        job.update(state=FAILED, message=str(exc), problem="unreadable_csv")
-    except ValueError as exc:  # missing columns, invalid asset name
-        job.update(state=FAILED, message=str(exc))
+    except ValueError as exc:  # unreadable CSV, missing columns, invalid asset name
+        job.update(state=FAILED, message=str(exc), code=getattr(exc, "code", None),
+                   params=getattr(exc, "params", {}))
     except Exception:  # the job file must always end in a final state
         log.exception("training job %s failed", job["id"])
         job.update(state=FAILED, problem="unexpected",
@@ -195,7 +195,9 @@ def load_labelled_frame(path):
     if len(bad):
         lines = ", ".join(str(int(i) + 2) for i in bad[:5])
         raise TrainingError(f"the '{LABEL_COLUMN}' column must hold 0 or 1 on every line; "
-                            f"{len(bad)} lines do not (lines {lines}{'…' if len(bad) > 5 else ''})")
+                            f"{len(bad)} lines do not (lines {lines}{'…' if len(bad) > 5 else ''})",
+                            code="bad_labels", count=len(bad),
+                            lines=lines + ("…" if len(bad) > 5 else ""))
     return frame
 
 
@@ -209,7 +211,10 @@ def compare_on_labelled(registry, asset, candidate, path, active=None):
         model = registry.load(asset, version).model
         metrics, _ = evaluate_model(model, frame[list(model.columns)], actual)
         sides[side] = {"version": version, **metrics}
-    return {"kind": "labelled", "file_name": os.path.basename(path), "rows": len(frame),
+    with open(path, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    return {"kind": "labelled", "file_name": os.path.basename(path), "sha256": digest,
+            "rows": len(frame),
             "anomalous_rows": int(actual.sum()), "computed_at": utc_now_iso(), **sides}
 
 

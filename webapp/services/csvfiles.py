@@ -1,5 +1,6 @@
-"""Reading sensor CSV files as exported by data loggers (';' or ',', BOM, CRLF)."""
+"""Sensor CSV files: reading data-logger exports (';' or ','), writing Excel's French dialect."""
 
+import csv
 import io
 import re
 
@@ -7,7 +8,31 @@ import pandas as pd
 
 
 class CsvFormatError(ValueError):
-    """The file is not a readable CSV table."""
+    """Not a readable CSV table; `code` and `params` let pages say it in any language."""
+
+    def __init__(self, message, code="unreadable", **params):
+        super().__init__(message)
+        self.code = code
+        self.params = params
+
+
+FIELD_COUNT = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def format_error(exc):
+    """A CsvFormatError in Vigie's words for a decoding or pandas parsing error.
+
+    pandas counts lines from the first line it reads, after the header read_header consumed:
+    its line N is line N + 1 of the file, the number a person sees in an editor.
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        return CsvFormatError("the file is not UTF-8 text: export it as CSV (UTF-8)", "not_utf8")
+    found = FIELD_COUNT.search(str(exc))
+    if found:
+        expected, line, fields = (int(value) for value in found.groups())
+        return CsvFormatError(f"line {line + 1} has {fields} fields, the header has {expected}",
+                              "field_count", line=line + 1, fields=fields, expected=expected)
+    return CsvFormatError(f"the file is not a readable CSV table ({exc})")
 
 
 def sniff_separator(first_line):
@@ -26,7 +51,8 @@ def read_header(stream):
     """Read the first line and return (separator, column names)."""
     first = stream.readline()
     if not first.strip():
-        raise CsvFormatError("the file is empty: expected a header line with the sensor columns")
+        raise CsvFormatError("the file is empty: expected a header line with the sensor columns",
+                             "empty")
     separator = sniff_separator(first)
     columns = next(iter(pd.read_csv(io.StringIO(first), sep=separator, dtype=str,
                                     header=None).itertuples(index=False)))
@@ -46,7 +72,7 @@ def read_table(source, chunksize=None):
                              on_bad_lines="error", engine="c")
     except (UnicodeDecodeError, pd.errors.ParserError) as exc:
         stream.close()
-        raise CsvFormatError(f"the file is not a readable UTF-8 CSV table ({exc})") from exc
+        raise format_error(exc) from exc
     if chunksize is None:
         stream.close()
         return reader
@@ -57,7 +83,7 @@ def _closing_chunks(reader, stream):
     try:
         yield from reader
     except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise CsvFormatError(f"the file is not a readable UTF-8 CSV table ({exc})") from exc
+        raise format_error(exc) from exc
     finally:
         stream.close()
 
@@ -133,3 +159,28 @@ class CrLines:
 def lf_lines(binary):
     """`binary` itself, or a CrLines over it when its lines end with a CR alone."""
     return CrLines(binary) if ends_with_bare_cr(binary) else binary
+
+
+# Excel set to French reads ';' as the separator and ',' as the decimal mark; the standard
+# results file (',' and '.') opens there as one column of text.
+DECIMAL = re.compile(r"^-?\d+\.\d+(?:[eE][-+]?\d+)?$")
+
+
+def excel_fr_lines(path, block_rows=2000):
+    """The CSV at `path` re-written with ';' and decimal commas, as UTF-8 text blocks (BOM first).
+
+    Only plain decimal numbers change; text cells (ids, sensor lists, dates) stay as they are.
+    Yields blocks so that a large results file is streamed, never held in memory.
+    """
+    yield "\ufeff"
+    with open(path, encoding="utf-8", newline="") as handle:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+        for count, row in enumerate(csv.reader(handle), start=1):
+            writer.writerow([cell.replace(".", ",") if DECIMAL.match(cell) else cell
+                             for cell in row])
+            if count % block_rows == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()

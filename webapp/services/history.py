@@ -22,12 +22,13 @@ EXACT_FIELDS = ("principal", "channel", "asset", "model_version", "batch_id", "r
 class FilterError(ValueError):
     """A filter value cannot be used; the message says what to write instead.
 
-    `code` and `params` (always `field`) name the problem for a page in the user's language.
+    `code` and `params` let a page say it in the reader's language.
     """
 
-    def __init__(self, message, code="", **params):
+    def __init__(self, message, code, **params):
         super().__init__(message)
-        self.code, self.params = code, params
+        self.code = code
+        self.params = params
 
 
 @dataclass
@@ -58,7 +59,7 @@ class HistoryFilter:
             unsafe = find_unsafe(getattr(self, item.name))
             if unsafe:
                 raise FilterError(f"{item.name}: remove the control character ({unsafe[1]})",
-                                  "control_character", field=item.name, character=unsafe[1])
+                                  "control_character", field=item.name)
         for name in ("date_from", "date_to"):
             value = getattr(self, name)
             if value:
@@ -66,17 +67,15 @@ class HistoryFilter:
                     date.fromisoformat(value)
                 except ValueError:
                     raise FilterError(f"{name}: write the date as YYYY-MM-DD "
-                                      "(for example 2026-03-31)", "date_format",
-                                      field=name) from None
+                                      "(for example 2026-03-31)", "bad_date", field=name) from None
         if self.date_from and self.date_to and self.date_to < self.date_from:
-            raise FilterError("date_to is before date_from", "end_before_start",
-                              field="date_to")
+            raise FilterError("date_to is before date_from", "dates_reversed")
         if self.channel and self.channel not in CHANNELS:
-            raise FilterError(f"channel: choose one of {', '.join(CHANNELS)}", "choice",
-                              field="channel", choices=", ".join(CHANNELS))
+            raise FilterError(f"channel: choose one of {', '.join(CHANNELS)}", "bad_channel",
+                              choices=", ".join(CHANNELS))
         if self.verdict and self.verdict not in VERDICTS:
-            raise FilterError(f"verdict: choose one of {', '.join(VERDICTS)}", "choice",
-                              field="verdict", choices=", ".join(VERDICTS))
+            raise FilterError(f"verdict: choose one of {', '.join(VERDICTS)}", "bad_verdict",
+                              choices=", ".join(VERDICTS))
 
     def as_args(self):
         """The non-empty filters, for links that keep them."""

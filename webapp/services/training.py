@@ -28,10 +28,11 @@ PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(_
 class TrainingError(ValueError):
     """The training data cannot give a trustworthy model; the message says what to fix."""
 
-    def __init__(self, message, errors=(), code=""):
+    def __init__(self, message, errors=(), code="training", **params):
         super().__init__(message)
         self.errors = list(errors)
-        self.code = code  # names the problem for pages in the user's language
+        self.code = code
+        self.params = params
 
 
 def git_commit():
@@ -84,11 +85,13 @@ def split_normal_rows(frame, normal_rows):
             raise TrainingError(f"--normal-rows must be at least {MIN_TRAINING_ROWS}")
         if normal_rows > len(frame):
             raise TrainingError(f"--normal-rows is {normal_rows} but the file has only "
-                                f"{len(frame)} readings")
+                                f"{len(frame)} readings", code="normal_rows_too_many",
+                                asked=normal_rows, rows=len(frame))
         return frame.iloc[:normal_rows], frame.iloc[normal_rows:]
     if len(frame) < MIN_TRAINING_ROWS:
         raise TrainingError(f"the file has {len(frame)} readings; at least "
-                            f"{MIN_TRAINING_ROWS} readings of normal operation are needed")
+                            f"{MIN_TRAINING_ROWS} readings of normal operation are needed",
+                            code="too_few_rows", rows=len(frame), minimum=MIN_TRAINING_ROWS)
     return frame, frame.iloc[0:0]
 
 

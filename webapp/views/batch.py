@@ -1,9 +1,10 @@
 """Views of the /batch page: upload a CSV, follow its processing, read and download its results."""
 
 import os
+from urllib.parse import quote
 
-from flask import (Blueprint, abort, current_app, jsonify, redirect, render_template, request,
-                   send_file, url_for)
+from flask import (Blueprint, Response, abort, current_app, jsonify, redirect, render_template,
+                   request, send_file, url_for)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -16,6 +17,7 @@ from webapp.errors import error_response
 from webapp.extensions import active_models, audit_sink, registry
 from webapp.services.batch.reader import BatchFileError
 from webapp.services.batch.store import BatchStore, start_upload
+from webapp.services.csvfiles import excel_fr_lines
 from webapp.services.jobs import DONE
 from webapp.services.text import UnsafeText
 from webapp.views.auth import role_required
@@ -197,5 +199,15 @@ def download(batch_id, kind):
     if not os.path.isfile(path):
         abort(404)
     stem = os.path.splitext(display_name(meta.get("filename")))[0] or "batch"
+    if request.args.get("dialect") == "excel-fr":
+        name = f"{stem}-{kind}-{batch_id}-excel-fr.csv"
+        return Response(excel_fr_lines(path),
+                        mimetype="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": content_disposition(name)})
     return send_file(path, mimetype="text/csv", as_attachment=True,
                      download_name=f"{stem}-{kind}-{batch_id}.csv")
+
+
+def content_disposition(name):
+    """An attachment header for `name`, safe for any characters in an uploaded file name."""
+    return f"attachment; filename*=UTF-8''{quote(name)}"

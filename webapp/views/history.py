@@ -54,6 +54,8 @@ def filter_choices():
     return {"assets": assets, "versions": versions, "channels": CHANNELS}
 
 
+
+
 @bp.route("/history")
 @role_required("operator")
 def index():
@@ -62,8 +64,9 @@ def index():
         wanted = filter_from_request()
     except FilterError as exc:
         return render_template("history/index.html", error=filter_message(exc), rows=[],
-                               wanted=None, page=1, more=False, choices=filter_choices(),
-                               feedback={}, everyone=sees_everyone()), 400
+                               wanted=None,
+                               page=1, more=False, choices=filter_choices(), feedback={},
+                               everyone=sees_everyone()), 400
     rows, more = search_requests(audit_dir(), wanted, page, PAGE_SIZE)
     return render_template("history/index.html", rows=rows, more=more, page=page,
                            wanted=wanted, error=None, choices=filter_choices(),
@@ -84,7 +87,7 @@ def export():
         wanted = filter_from_request()
     except FilterError as exc:
         return error_response(400, _("This filter cannot be used: %(reason)s",
-                                                reason=filter_message(exc)))
+                                     reason=filter_message(exc)))
     headers = {"Content-Disposition": f'attachment; filename="{export_filename(wanted)}"'}
     return Response(stream_with_context(export_csv(audit_dir(), wanted)),
                     mimetype="text/csv", headers=headers)

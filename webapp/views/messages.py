@@ -20,34 +20,35 @@ def translated_error(error):
     return field_message(error.code, error.params)
 
 
+
+
+
+
 def query_message(error):
-    """Why a monitoring window or asset is refused (a QueryError), in the user's language."""
-    params = error.params
-    messages = {
-        "date_format": lambda: _("Write the dates as YYYY-MM-DD (for example 2026-03-01)."),
-        "end_before_start": lambda: _("The end date is before the start date."),
+    """Why the window or asset cannot be shown, in the reader's language."""
+    return {
+        "bad_dates": lambda: _("Write both dates as YYYY-MM-DD (for example 2026-03-01)."),
+        "dates_reversed": lambda: _("The end date is before the start date."),
         "window_too_long": lambda: _("A window is at most %(days)s days: ask for a shorter one, "
-                                     "or several.", days=params["days"]),
-        "unknown_window": lambda: _("Unknown window: choose one of %(choices)s, or dates.",
-                                    choices=params["choices"]),
-        "unknown_asset": lambda: _("Unknown asset: choose one of %(choices)s, or all.",
-                                   choices=params["choices"] or "-"),
-    }
-    return messages[error.code]() if error.code in messages else str(error)
+                                     "or several.", **error.params),
+        "unknown_window": lambda: _("The window %(name)s is not one of the windows offered: "
+                                    "choose one in the list.", **error.params),
+        "unknown_asset": lambda: _("There is no asset named %(asset)s: choose one in the list.",
+                                   **error.params),
+    }[error.code]()
 
 
 def filter_message(error):
-    """Why a history filter is refused (a FilterError), in the user's language."""
+    """Why a history filter cannot be used, in the reader's language."""
     params = error.params
-    messages = {
-        "control_character": lambda: _("%(field)s: remove the control character "
-                                       "(%(character)s).", **params),
-        "date_format": lambda: _("%(field)s: write the date as YYYY-MM-DD (for example "
-                                 "2026-03-31).", **params),
-        "end_before_start": lambda: _("The end date is before the start date."),
-        "choice": lambda: _("%(field)s: choose one of %(choices)s.", **params),
-    }
-    return messages[error.code]() if error.code in messages else str(error)
+    return {
+        "bad_date": lambda: _("write the dates as YYYY-MM-DD (for example 2026-03-31)"),
+        "dates_reversed": lambda: _("the end day is before the start day"),
+        "bad_channel": lambda: _("choose a channel among %(choices)s", **params),
+        "bad_verdict": lambda: _("choose a verdict among %(choices)s", **params),
+        "control_character": lambda: _("remove the control character from the %(field)s "
+                                       "field", **params),
+    }[error.code]()
 
 
 def feedback_message(error):

@@ -1,5 +1,6 @@
 """Model versions pages: analysts see versions, train and compare candidates; admins switch."""
 
+import re
 import tempfile
 
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template,
@@ -17,6 +18,7 @@ from features.validation import FieldError
 from webapp.extensions import audit_source, lifecycle, registry
 from webapp.services import candidates
 from webapp.services.csvfiles import CsvFormatError
+from webapp.services.evidence import switch_evidence
 from webapp.services.lifecycle import MAX_REASON_LENGTH, ReasonRequired, SwitchRefused
 from webapp.services.registry import InvalidName, ModelIntegrityError, UnknownAsset, UnknownVersion
 from webapp.services.training import MIN_TRAINING_ROWS, TrainingError
@@ -59,6 +61,26 @@ class CompareForm(FlaskForm):
         FileRequired(_l("Choose a labelled CSV file."))])
 
 
+# Reasons Vigie writes itself into the lifecycle log (in English, the log's language); a
+# person's own reason is shown as typed.
+SYSTEM_REASONS = (
+    (re.compile(r"^trained in the browser from (?P<file>.+)$"),
+     lambda found: _("trained in the browser from %(file)s", file=found["file"])),
+    (re.compile(r"^first version of a new asset$"),
+     lambda found: _("first version of a new asset")),
+    (re.compile(r"^became the active version$"), lambda found: _("became the active version")),
+)
+
+
+def reason_text(reason):
+    """A lifecycle reason in the reader's language when Vigie wrote it, else as written."""
+    for pattern, translate in SYSTEM_REASONS:
+        found = pattern.match(reason or "")
+        if found:
+            return translate(found)
+    return reason
+
+
 @bp.route("/")
 @role_required("analyst")
 def index():
@@ -70,7 +92,8 @@ def render_index(status=200):
     assets = [{"name": asset, "versions": lifecycle().version_rows(asset),
                "previous": lifecycle().previous_version(asset)}
               for asset in registry().assets()]
-    events = list(reversed(lifecycle().events()))[:HISTORY_SHOWN]
+    events = [{**event, "reason": reason_text(event.get("reason", ""))}
+              for event in list(reversed(lifecycle().events()))[:HISTORY_SHOWN]]
     return render_template("models/index.html", assets=assets, events=events,
                            form=ReasonForm()), status
 
@@ -189,7 +212,33 @@ def job_page(job_id):
     errors = [{**e, "message": translated_error(FieldError(
         e["line"], e["field"], e["code"], e["message"], e.get("params", {})))}
         for e in job.get("errors", [])]
-    return render_template("models/job.html", job=job, errors=errors)
+    return render_template("models/job.html", job=job, errors=errors, message=job_message(job))
+
+
+def job_message(job):
+    """Why a training job failed, in the user's language (the job file keeps code and params)."""
+    params = job.get("params") or {}
+    messages = {
+        "field_count": lambda: _("Line %(line)s has %(fields)s fields where the header has "
+                                 "%(expected)s: correct that line (or remove it) and train "
+                                 "again.", **params),
+        "not_utf8": lambda: _("The file is not UTF-8 text. Export the data as CSV (UTF-8)."),
+        "empty": lambda: _("The file is empty: its first line must be a header naming the "
+                           "sensor columns."),
+        "too_few_rows": lambda: _("The file has %(rows)s readings; at least %(minimum)s readings "
+                                  "of normal operation are needed.", **params),
+        "normal_rows_too_many": lambda: _("You asked for the first %(asked)s readings but the "
+                                          "file has only %(rows)s.", **params),
+        "no_label_column": lambda: _("The labelled file has no anomaly column (0 for normal, 1 "
+                                     "for anomalous readings)."),
+        "bad_labels": lambda: _("The anomaly column must hold 0 or 1 on every line; %(count)s "
+                                "lines do not (lines %(lines)s).", **params),
+    }
+    try:
+        return messages[job.get("code")]()
+    except KeyError:
+        return _("The file could not be used for training (%(reason)s).",
+                 reason=job.get("message", ""))
 
 
 @bp.route("/jobs/<job_id>.json")
@@ -233,9 +282,12 @@ def candidate(asset, version):
             status = 400
     elif form.is_submitted():
         status = 400
+    active, audit = active_row(asset), audit_comparison(asset, row)
+    summary = switch_evidence(row["manifest"], active["manifest"] if active else {}, labelled,
+                              audit)
     return render_template("models/candidate.html", asset=asset, row=row, form=form,
-                           active=active_row(asset), labelled=labelled,
-                           audit=audit_comparison(asset, row), windows=AUDIT_WINDOWS), status
+                           active=active, labelled=labelled, audit=audit, evidence=summary,
+                           windows=AUDIT_WINDOWS), status
 
 
 def find_version(asset, version):

@@ -1,7 +1,6 @@
 """The monitoring page: service health, model behaviour, drift and data quality, as charts."""
 
 from flask import Blueprint, current_app, render_template, request
-from flask_babel import gettext as _
 
 from webapp.extensions import monitoring_sources, registry
 from webapp.services.audit import last_verification
@@ -13,6 +12,8 @@ bp = Blueprint("monitoring", __name__)
 WINDOW_CHOICES = tuple(WINDOWS) + ("dates",)
 
 
+
+
 @bp.route("/monitoring")
 @role_required("analyst")
 def page():
@@ -22,8 +23,7 @@ def page():
     try:
         report, error = report_from_args(monitoring_sources(), request.args), None
     except QueryError as exc:
-        report, error = None, _("The window or asset is not valid: %(reason)s",
-                                reason=query_message(exc))
+        report, error = None, query_message(exc)
     return render_template("monitoring/page.html", report=report, error=error, choice=choice,
                            assets=registry().assets(), windows=WINDOW_CHOICES,
                            chain=last_verification(current_app.config["LOG_DIR"])), \

@@ -1,6 +1,7 @@
 """The single-reading form: a non-coder scores one reading of an asset."""
 
 from flask import Blueprint, current_app, g, render_template, request
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -9,6 +10,7 @@ from wtforms.fields.choices import SelectChoice
 
 from features.validation import validate_reading
 from webapp.extensions import active_models, audit_sink, registry
+from webapp.services.explanations import sensor_rows
 from webapp.services.rejections import record_rejections
 from webapp.services.scoring import frame_from_values, predict_and_audit
 from webapp.views.auth import role_required
@@ -69,7 +71,12 @@ def score_submitted(loaded, sensors, form):
         record_rejections(current_app.config["LOG_DIR"], "form", current_user.principal,
                           loaded.asset, errors, request_id=g.request_id)
         return None
-    request_id, results = predict_and_audit(
-        loaded, frame_from_values(values, loaded.model.columns), audit_sink(), channel="form",
-        principal=current_user.principal, request_id=g.request_id)
-    return {"request_id": request_id, "result": results[0]}
+    frame = frame_from_values(values, loaded.model.columns)
+    request_id, results = predict_and_audit(loaded, frame, audit_sink(), channel="form",
+                                            principal=current_user.principal,
+                                            request_id=g.request_id)
+    check = getattr(loaded.model, "calibration_check", None)
+    return {"request_id": request_id, "result": results[0],
+            "sensors": sensor_rows(results[0].contributions, values, loaded.manifest,
+                                   get_locale().language, results[0].top_sensors),
+            "calibration": check(frame) if check else None}

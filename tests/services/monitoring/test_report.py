@@ -261,3 +261,28 @@ def test_a_damaged_number_does_not_stop_the_summary(sources, pool):
     with open(path, "w") as handle:
         handle.writelines(lines)
     assert today_report(sources)["model"]["readings"] == 10
+
+
+def test_one_small_upload_gives_no_drift_verdict_however_shifted(normal_stats):
+    result = drift.sensor_drift(np.random.default_rng(11).normal(20.0, 2.0, 300), normal_stats)
+    assert result["status"] == "insufficient" and result["psi_level"] == "large"
+
+
+def test_each_hour_weighs_what_it_holds(normal_stats):
+    busy = np.random.default_rng(12).normal(10.0, 2.0, 200)  # sample of a 10,000-reading hour
+    quiet = np.random.default_rng(13).normal(16.0, 2.0, 50)  # every reading of a quiet hour
+    sample = np.concatenate([busy, quiet])
+    weights = np.concatenate([np.full(200, 10_000 / 200), np.ones(50)])
+    unweighted = drift.sensor_drift(np.repeat(sample, 4), normal_stats)
+    weighted = drift.sensor_drift(sample, normal_stats, weights)
+    assert unweighted["status"] in ("warning", "drift")  # 20 % of the values look shifted
+    assert weighted["status"] == "stable" and weighted["volume"] == 10_050
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_badge_never_contradicts_the_psi_legend(normal_stats, seed):
+    rng = np.random.default_rng(200 + seed)
+    sample = rng.normal(10.0 + rng.uniform(0, 4), 2.0, 40)
+    result = drift.sensor_drift(sample, normal_stats, np.full(40, 20.0))  # 800 readings
+    expected = {"stable": {"stable"}, "moderate": {"warning"}, "large": {"warning", "drift"}}
+    assert result["status"] in expected[result["psi_level"]]

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from features.calibration import MOST
 from features.schema import DATETIME_COLUMN, LABEL_COLUMN
 from features.validation import validate_frame
 from webapp.services.batch.reader import (BatchFileError, RowProblem, check_header, read_chunks,
@@ -109,6 +110,23 @@ class BatchSummary:
     first_problems: list = field(default_factory=list)
     outline: dict = field(default_factory=dict)
     audited: int = 0
+    # features.calibration.calibration_check summed over the chunks; None for versions
+    # trained before calibration ranges were recorded.
+    calibration: dict = None
+
+    def add_calibration(self, check):
+        """Fold one chunk's calibration check in; the file is out of calibration when more
+        than half of all its readings are, with the sensors of its most-outside chunk."""
+        if check is None:
+            return
+        held = self.calibration or {"readings": 0, "readings_outside": 0, "sensors": [],
+                                    "most_outside": -1}
+        held["readings"] += check["readings"]
+        held["readings_outside"] += check["readings_outside"]
+        if check["readings_outside"] > held["most_outside"]:
+            held.update(sensors=check["sensors"], most_outside=check["readings_outside"])
+        held["out_of_calibration"] = held["readings_outside"] > MOST * held["readings"]
+        self.calibration = held
 
     @property
     def anomaly_share(self):
@@ -214,6 +232,9 @@ class FileScorer:
             return None, problems
         frame = numbers.loc[valid, self.model_columns].reset_index(drop=True)
         text = chunk.table.loc[valid]
+        check = getattr(self.loaded.model, "calibration_check", None)
+        if check is not None:
+            summary.add_calibration(check(frame))
         results = self._score(frame, text)
         self._account(results, text, chunk.lines[valid])
         self.context = pd.concat([self.context, frame]) if self.context is not None else frame

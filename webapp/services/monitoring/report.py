@@ -45,12 +45,13 @@ MAX_WINDOW_DAYS = 92
 class QueryError(ValueError):
     """The requested asset or window is not understood; the message says how to write it.
 
-    `code` and `params` name the problem so that a page can say it in the user's language.
+    `code` and `params` let a page say it in the reader's language.
     """
 
-    def __init__(self, message, code="", **params):
+    def __init__(self, message, code, **params):
         super().__init__(message)
-        self.code, self.params = code, params
+        self.code = code
+        self.params = params
 
 
 def resolve_window(name, date_from=None, date_to=None, now=None):
@@ -62,17 +63,16 @@ def resolve_window(name, date_from=None, date_to=None, now=None):
             end = datetime.strptime(date_to or "", "%Y-%m-%d").replace(tzinfo=timezone.utc)
         except ValueError:
             raise QueryError("dates must be written YYYY-MM-DD (for example 2026-03-01)",
-                             "date_format") from None
+                             "bad_dates") from None
         if end < start:
-            raise QueryError("the end date is before the start date", "end_before_start")
+            raise QueryError("the end date is before the start date", "dates_reversed")
         if (end - start).days + 1 > MAX_WINDOW_DAYS:
             raise QueryError(f"a window is at most {MAX_WINDOW_DAYS} days: ask for a shorter "
                              "one, or several", "window_too_long", days=MAX_WINDOW_DAYS)
         return start, end + timedelta(days=1)
     if name not in WINDOWS:
         raise QueryError(f"unknown window {name!r}: choose one of "
-                         f"{', '.join(WINDOWS)} or dates", "unknown_window",
-                         choices=", ".join(WINDOWS))
+                         f"{', '.join(WINDOWS)} or dates", "unknown_window", name=str(name))
     # the whole hour buckets that cover [now - window, now]
     start = (now - WINDOWS[name]).replace(minute=0, second=0, microsecond=0)
     return start, now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
@@ -262,15 +262,19 @@ def anomaly_section(totals):
 
 def sample_matrices(blocks):
     """[(columns, matrix)] of the hourly reservoirs of a window, each decoded once."""
-    return [(block["columns"], decode_matrix(block["rows"], block["columns"]))
-            for block in blocks]
+    return [(block["columns"], decode_matrix(block["rows"], block["columns"]),
+             block.get("count", 0)) for block in blocks]
 
 
 def sensor_samples(matrices, sensor):
-    """One sensor's sampled values across the hourly reservoirs of a window."""
-    parts = [matrix[:, columns.index(sensor)] for columns, matrix in matrices
-             if sensor in columns]
-    return np.concatenate(parts) if parts else np.zeros(0)
+    """One sensor's sampled values across the hourly reservoirs of a window, with the weight of
+    each (the readings of its hour / the readings sampled in that hour)."""
+    parts = [(matrix[:, columns.index(sensor)], count / max(len(matrix), 1))
+             for columns, matrix, count in matrices if sensor in columns]
+    if not parts:
+        return np.zeros(0), np.zeros(0)
+    return (np.concatenate([values for values, _ in parts]),
+            np.concatenate([np.full(len(values), weight) for values, weight in parts]))
 
 
 def drift_section(sources, assets, totals):
@@ -283,15 +287,17 @@ def drift_section(sources, assets, totals):
         matrices = sample_matrices(totals.samples.get(asset, []))
         sensors = []
         for sensor, sensor_stats in stats.items():
-            sample = sensor_samples(matrices, sensor)
-            figures = drift.sensor_drift(sample, sensor_stats)
+            sample, weights = sensor_samples(matrices, sensor)
+            figures = drift.sensor_drift(sample, sensor_stats, weights)
             figures["outside_training_share"] = drift.outside_training_share(sample, sensor_stats)
             sensors.append({"sensor": sensor, **figures})
         drifted = sum(1 for s in sensors if s["status"] == "drift")
         sections.append({"asset": asset, "version": version, "sensors": sensors,
                          "drifted": drifted, "total": len(sensors),
                          "warnings": sum(1 for s in sensors if s["status"] == "warning"),
-                         "sample_size": sum(len(matrix) for _, matrix in matrices)})
+                         "sample_size": sum(len(matrix) for _, matrix, _ in matrices),
+                         "volume": sum(count for _, _, count in matrices),
+                         "minimum": drift.MIN_DRIFT_SAMPLE})
     return sections
 
 
@@ -404,7 +410,7 @@ def report_for(sources, asset, window, date_from=None, date_to=None, now=None):
     if asset is not None and asset not in sources.registry.assets():
         raise QueryError(f"unknown asset {asset!r}: choose one of "
                          f"{', '.join(sources.registry.assets()) or 'none yet'} or all",
-                         "unknown_asset", choices=", ".join(sources.registry.assets()))
+                         "unknown_asset", asset=str(asset))
     start, end = resolve_window(window or "day", date_from, date_to, now)
     return monitoring_report(sources, asset, start, end)
 

@@ -45,16 +45,21 @@ def test_formula_cells_are_neutralised(tmp_path, text):
     assert neutralise_formula("plain") == "plain"
 
 
-def test_several_processes_appending_at_once_lose_and_corrupt_nothing(tmp_path):
-    writers, count = 6, 400
+def run_appenders(directory, writers, count):
+    """`writers` processes append `count` rows each at once, in writes of 1 to 3 rows."""
     context = multiprocessing.get_context("fork")
-    processes = [context.Process(target=append_many, args=(str(tmp_path), w, count, 1 + w % 3))
+    processes = [context.Process(target=append_many, args=(str(directory), w, count, 1 + w % 3))
                  for w in range(writers)]
     for process in processes:
         process.start()
     for process in processes:
         process.join(60)
         assert process.exitcode == 0
+
+
+def test_several_processes_appending_at_once_lose_and_corrupt_nothing(tmp_path):
+    writers, count = 6, 400
+    run_appenders(tmp_path, writers, count)
     path = os.path.join(str(tmp_path), "predictions-2026-03-01.csv")
     with open(path, encoding="utf-8") as handle:
         lines = handle.read().split("\n")

@@ -2,12 +2,11 @@
 
 import csv
 import json
-import multiprocessing
 import os
 
 import pytest
 
-from tests.services.test_audit import append_many, make_row
+from tests.services.test_audit import make_row, run_appenders
 from webapp.services.audit import (AUDIT_COLUMNS, CsvAuditSink, last_verification,
                                    verification_path, verify_audit)
 from webapp.services.audit_chain import CHAIN_COLUMN
@@ -123,14 +122,7 @@ def test_a_file_written_before_the_chain_is_unchained_and_keeps_its_columns(tmp_
 
 def test_several_processes_appending_at_once_keep_one_chain(tmp_path):
     writers, count = 5, 150
-    context = multiprocessing.get_context("fork")
-    processes = [context.Process(target=append_many, args=(str(tmp_path), w, count, 1 + w % 3))
-                 for w in range(writers)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(60)
-        assert process.exitcode == 0
+    run_appenders(tmp_path, writers, count)
     report = only_report(tmp_path)
     assert (report.status, report.rows) == ("ok", writers * count)
 

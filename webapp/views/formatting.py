@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 from features.schema import SENSORS_BY_NAME
+from webapp.views.calibration_text import calibration_warning
 
 # Locale formatting: every number, share and time on a page goes through these filters, so
 # French pages read "2 281,5" and "12,3 %" and times are the plant's, with UTC on hover.
@@ -119,4 +120,5 @@ def register_filters(app):
     app.jinja_env.filters.update(local_time=local_time, number=number, percent=percent,
                                  reading=reading, severity=severity, basename=basename,
                                  sensor_label=sensor_label, sensor_unit=sensor_unit,
-                                 sensor_labels=sensor_labels)
+                                 sensor_labels=sensor_labels,
+                                 calibration_warning=calibration_warning)

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.schema import SENSOR_COLUMNS
-from tests.conftest import NORMAL_CSV, read_audit
+from tests.conftest import NORMAL_CSV, TESTS_DIR, read_audit
 from webapp.services import apikeys
 from webapp.services.csvfiles import read_table
 from webapp.services.registry import ModelRegistry
@@ -420,3 +420,16 @@ PREDICT_STATUS_TESTS = {
 def test_documented_predict_statuses_are_the_tested_ones(client):
     document = client.get("/api/v1/openapi.json").get_json()
     assert set(document["paths"]["/predict"]["post"]["responses"]) == set(PREDICT_STATUS_TESTS)
+
+
+def test_a_request_from_another_operating_point_is_flagged_out_of_calibration(client, key):
+    normal = normal_readings(30)
+    # The bundled valve1/3.csv: the rig at about 32 L/min, the model calibrated at about 125.
+    other = read_table(os.path.join(TESTS_DIR, "..", "data", "skab", "valve1", "3.csv")).iloc[:30]
+    shifted = [{name: float(row[name]) for name in SENSOR_COLUMNS} for _, row in other.iterrows()]
+    calm = post(client, {"asset": "pump-1", "readings": normal}, key).get_json()
+    odd = post(client, {"asset": "pump-1", "readings": shifted}, key).get_json()
+    assert calm["calibration"]["out_of_calibration"] is False
+    assert odd["calibration"]["out_of_calibration"] is True
+    assert odd["calibration"]["readings"] == 30
+    assert "Volume Flow RateRMS" in [s["sensor"] for s in odd["calibration"]["sensors"]]

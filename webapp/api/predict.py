@@ -19,7 +19,7 @@ from webapp.api import ApiError, api_key_required, bp
 from webapp.api.openapi import add_paths, add_schemas, error_responses, json_response
 from webapp.extensions import active_models, audit_sink, registry
 from webapp.services.rejections import record_rejections
-from webapp.services.scoring import predict_and_audit
+from webapp.services.scoring import calibration_of, predict_and_audit
 from webapp.services.text import json_may_hold_unsafe, unsafe_in_json
 
 BODY_FIELDS = ("asset", "readings")
@@ -47,6 +47,7 @@ def predict():
     return jsonify({"request_id": request_id,
                     "client_request_id": g.get("client_request_id"), "asset": loaded.asset,
                     "model_version": loaded.version,
+                    "calibration": calibration_of(loaded, frame),
                     "results": [result.as_dict() for result in results]})
 
 
@@ -264,8 +265,31 @@ add_schemas({
                                                  "the audit beside the server's id."},
             "asset": {"type": "string"},
             "model_version": {"type": "string"},
+            "calibration": {"$ref": "#/components/schemas/Calibration"},
             "results": {"type": "array", "description": "One per reading, in reading order.",
                         "items": {"$ref": "#/components/schemas/Result"}},
+        },
+    },
+    "Calibration": {
+        "type": "object", "nullable": True,
+        "description": "Whether most readings of the request lie far outside the data the "
+                       "version was calibrated on (another operating point, a wrong asset, a "
+                       "unit error): then the anomaly verdicts say little. null for versions "
+                       "trained before calibration ranges were recorded.",
+        "required": ["out_of_calibration", "readings", "readings_outside", "sensors"],
+        "properties": {
+            "out_of_calibration": {"type": "boolean"},
+            "readings": {"type": "integer"},
+            "readings_outside": {"type": "integer"},
+            "sensors": {"type": "array", "description": "Sensors far from their calibration "
+                                                        "range in most readings, furthest first.",
+                        "items": {"type": "object", "properties": {
+                            "sensor": {"type": "string"},
+                            "value": {"type": "number", "description": "median over the request"},
+                            "usual_low": {"type": "number"}, "usual_high": {"type": "number"},
+                            "usual_median": {"type": "number"},
+                            "factor": {"type": "number", "nullable": True},
+                            "widths": {"type": "number"}, "share_far": {"type": "number"}}}},
         },
     },
     "Result": {

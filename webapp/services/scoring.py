@@ -74,6 +74,13 @@ def score_frame(loaded, frame, context=None, single=None):
                                                    strict=True)]
 
 
+def calibration_of(loaded, frame):
+    """Whether these readings lie far outside the version's calibration data (plain data), or
+    None for versions trained before calibration ranges were recorded."""
+    check = getattr(loaded.model, "calibration_check", None)
+    return check(frame) if check is not None else None
+
+
 def rows_of(matrix):
     """The rows of a 2-D array as tuples of Python numbers."""
     return zip(*matrix.T.tolist(), strict=True) if matrix.shape[1] else [()] * len(matrix)

@@ -12,7 +12,7 @@ from features.validation import validate_reading
 from webapp.extensions import active_models, audit_sink, registry
 from webapp.services.explanations import sensor_rows
 from webapp.services.rejections import record_rejections
-from webapp.services.scoring import frame_from_values, predict_and_audit
+from webapp.services.scoring import calibration_of, frame_from_values, predict_and_audit
 from webapp.views.auth import role_required
 from webapp.views.messages import translated_error
 
@@ -75,8 +75,7 @@ def score_submitted(loaded, sensors, form):
     request_id, results = predict_and_audit(loaded, frame, audit_sink(), channel="form",
                                             principal=current_user.principal,
                                             request_id=g.request_id)
-    check = getattr(loaded.model, "calibration_check", None)
     return {"request_id": request_id, "result": results[0],
             "sensors": sensor_rows(results[0].contributions, values, loaded.manifest,
                                    get_locale().language, results[0].top_sensors),
-            "calibration": check(frame) if check else None}
+            "calibration": calibration_of(loaded, frame)}

@@ -24,7 +24,7 @@ from webapp.services.batch.reader import (BatchFileError, RowProblem, check_head
                                           read_header)
 from webapp.services.evaluation import metrics_from_counts
 from webapp.services.rejections import record_rejections
-from webapp.services.scoring import predict_and_audit, score_frame
+from webapp.services.scoring import calibration_of, predict_and_audit, score_frame
 from webapp.services.storage import neutralise_formula_parts, write_atomic
 from webapp.services.csvfiles import lf_lines
 from webapp.services.text import shown, unsafe_rows
@@ -232,9 +232,9 @@ class FileScorer:
             return None, problems
         frame = numbers.loc[valid, self.model_columns].reset_index(drop=True)
         text = chunk.table.loc[valid]
-        check = getattr(self.loaded.model, "calibration_check", None)
+        check = calibration_of(self.loaded, frame)
         if check is not None:
-            summary.add_calibration(check(frame))
+            summary.add_calibration(check)
         results = self._score(frame, text)
         self._account(results, text, chunk.lines[valid])
         self.context = pd.concat([self.context, frame]) if self.context is not None else frame

@@ -174,12 +174,6 @@ def set_active(path, username, active):
     return _change(path, username, "active", bool(active))
 
 
-def get_session_version(path, user_id):
-    """The current session version of user `user_id`, or None if there is no such user."""
-    row = _fetch_one(path, table.c.id == user_id)
-    return row.session_version if row else None
-
-
 def bump_session_version(path, username):
     """Void every session and remember-me cookie of `username` (logout, password change)."""
     with database.engine(path).begin() as connection:

@@ -17,18 +17,12 @@ import statistics
 import subprocess
 import sys
 
-import pandas as pd
 
-from features.schema import SENSOR_COLUMNS
 from tests.benchmarks.bare_app import fit_anchor
+from tests.benchmarks.bench_api import prepare as prepare_vigie
 from tests.support.servers import free_port, gunicorn_server, stop, wait_until_ready
-from webapp import create_app
-from webapp.services import apikeys
-from webapp.services.registry import ModelRegistry
-from webapp.services.training import train_version
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TRAINING_CSV = os.path.join(ROOT, "data", "anomaly-free.csv")
 GUNICORN = os.path.join(os.path.dirname(sys.executable), "gunicorn")
 REPETITIONS = 3
 SECONDS = 4  # of load per figure, per server, per repetition
@@ -100,13 +94,7 @@ def write_scripts(workdir, frame, key):
 
 def prepare(workdir):
     """Vigie's store, paths and key; the anchor's pickle; the readings sent."""
-    paths = {name: os.path.join(workdir, folder) for name, folder in (
-        ("MODEL_STORE", "model_store"), ("LOG_DIR", "logs"), ("INSTANCE_DIR", "instance"))}
-    train_version(ModelRegistry(paths["MODEL_STORE"]), "pump-1", TRAINING_CSV,
-                  created_by="bench")
-    app = create_app({**paths, "ADMIN_PASSWORD": "bench-admin-password"})
-    key = apikeys.create_key(app.config["DATABASE"], "bench", "operator", "bench")[1]
-    frame = pd.read_csv(TRAINING_CSV, sep=";")[list(SENSOR_COLUMNS)]
+    _app, paths, key, frame = prepare_vigie(workdir)
     model_path = os.path.join(workdir, "anchor.pkl")
     with open(model_path, "wb") as handle:
         pickle.dump(fit_anchor(frame), handle)

@@ -85,13 +85,7 @@ class DatabaseAuditSink(AuditSink):
                     newest_first=True):
         """audit.search_rows on the table: exact fields and days in SQL, `keep` in Python."""
         query = self._select()
-        for name, value in (exact or {}).items():
-            if value:
-                query = query.where(audit.c[name] == neutralise_formula(value))
-        if date_from:
-            query = query.where(audit.c.timestamp_utc >= date_from)
-        if date_to:
-            query = query.where(audit.c.timestamp_utc < _next_day(date_to))
+        query = _filtered(query, date_from, date_to, exact)
         query = query.order_by(audit.c.id.desc() if newest_first else audit.c.id)
         # A reader that stops early (one page of the history) fetches one chunk, not the table.
         with database.engine(self.target).connect() as connection:
@@ -112,13 +106,7 @@ class DatabaseAuditSink(AuditSink):
                            sa.func.count().label("readings"), anomalies.label("anomalies"))
                  .group_by(day, audit.c.request_id)
                  .order_by(day.desc(), sa.func.max(audit.c.id).desc()))
-        for name, value in (exact or {}).items():
-            if value:
-                query = query.where(audit.c[name] == neutralise_formula(value))
-        if date_from:
-            query = query.where(audit.c.timestamp_utc >= date_from)
-        if date_to:
-            query = query.where(audit.c.timestamp_utc < _next_day(date_to))
+        query = _filtered(query, date_from, date_to, exact)
         if verdict:
             query = query.having(anomalies > 0 if verdict == "anomaly" else anomalies == 0)
         with database.engine(self.target).connect() as connection:
@@ -224,6 +212,18 @@ def _copy(connection, cells):
     with cursor.copy(f"COPY audit ({columns}) FROM STDIN") as copy:
         for row in cells:
             copy.write_row([row[name] for name in AUDIT_COLUMNS])
+
+
+def _filtered(query, date_from, date_to, exact):
+    """`query` kept to the exact field values (as audited, formula guard included) and days."""
+    for name, value in (exact or {}).items():
+        if value:
+            query = query.where(audit.c[name] == neutralise_formula(value))
+    if date_from:
+        query = query.where(audit.c.timestamp_utc >= date_from)
+    if date_to:
+        query = query.where(audit.c.timestamp_utc < _next_day(date_to))
+    return query
 
 
 def _next_day(day):

@@ -1,15 +1,66 @@
 """gunicorn settings shared by `make run` and the container (HOST, PORT, WORKERS override)."""
 
 import gc
+import logging
 import os
+
+from gunicorn.workers import gthread
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WORKERS", "2"))
+# Seconds a client may stay silent in the middle of a request (its header, its body) or while
+# its answer is sent, before its connection is closed and its thread freed.
+CLIENT_SILENCE_LIMIT = float(os.environ.get("CLIENT_SILENCE_LIMIT", "10"))
+
+
+class SilenceLimitedConnection(gthread.TConn):
+    """A gthread connection whose blocking reads and writes give up after the silence limit.
+
+    gunicorn's gthread worker hands a connection to a thread as soon as its first bytes arrive,
+    then reads the rest of the header with no time limit: clients that send half a header and
+    stop held every thread (20 such sockets froze /healthz for good). With a socket timeout the
+    thread gets a TimeoutError after CLIENT_SILENCE_LIMIT seconds of silence and closes it.
+    """
+
+    def init(self):
+        super().init()
+        self.sock.settimeout(CLIENT_SILENCE_LIMIT)
+
+
+class SilenceLimitedWorker(gthread.ThreadWorker):
+    """gunicorn's gthread worker, with connections that cannot stay silent for ever."""
+
+    def accept(self, listener):
+        try:
+            client_sock, client_addr = listener.accept()
+        except BlockingIOError:
+            return  # another worker took it
+        self.nr_conns += 1
+        client_sock.setblocking(True)
+        self.enqueue_req(SilenceLimitedConnection(self.cfg, client_sock, client_addr,
+                                                  listener.getsockname()))
+
+
+class SilentClientRecord(logging.Filter):
+    """gunicorn logs a silent client's TimeoutError with a traceback, as if Vigie had failed:
+    say it in one warning line instead."""
+
+    def filter(self, record):
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, TimeoutError):
+            record.msg, record.args, record.exc_info, record.exc_text = (
+                "a client stayed silent %g s in the middle of a request: connection closed",
+                (CLIENT_SILENCE_LIMIT,), None, None)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 # Threads, not sync workers: a sync worker belongs to one connection until its header ends, so
 # two clients sending half a header froze the whole service. A gthread worker leaves silent
-# connections in its poller and gives each started request one of THREADS threads; the nginx
-# recipe of docs/operations.md in front buffers headers of slow clients in deployments.
-worker_class = "gthread"
+# connections in its poller, gives each started request one of THREADS threads, and (above)
+# frees a thread whose client went silent; the nginx recipe of docs/operations.md in front
+# buffers slow clients entirely in deployments.
+worker_class = SilenceLimitedWorker
 threads = int(os.environ.get("THREADS", "8"))
 keepalive = 2  # seconds an idle kept-alive connection is kept: short, connections are cheap
 # Batch files are scored in a background thread; this is the heartbeat of a worker's main loop.
@@ -28,3 +79,4 @@ def post_worker_init(worker):
     """The app's modules live as long as the worker: keep the garbage collector off them."""
     gc.collect()
     gc.freeze()
+    logging.getLogger("gunicorn.error").addFilter(SilentClientRecord())

@@ -1,6 +1,7 @@
-"""Slow and idle clients: connections that never finish their header do not freeze the service."""
+"""Slow and idle clients: connections that never finish their request do not freeze the service."""
 
 import contextlib
+import os
 import socket
 import time
 import urllib.request
@@ -8,16 +9,53 @@ import urllib.request
 from tests.support.servers import gunicorn_server
 
 HALF_HEADER = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+THREADS = 2 * 8  # workers x threads of the project's gunicorn configuration
+SILENCE = 2  # CLIENT_SILENCE_LIMIT for these tests, in seconds
+
+
+def open_half_headers(stack, url, count):
+    port = int(url.rsplit(":", 1)[1])
+    for _ in range(count):
+        idle = stack.enter_context(socket.create_connection(("127.0.0.1", port)))
+        idle.sendall(HALF_HEADER)  # and never the end of the header
+
+
+def healthz_seconds(url, timeout=30):
+    started = time.monotonic()
+    with urllib.request.urlopen(url + "/healthz", timeout=timeout) as response:
+        assert response.status == 200
+    return time.monotonic() - started
 
 
 def test_healthz_answers_while_idle_clients_hold_half_a_header(paths):
     with gunicorn_server(paths, workers=2) as (url, _), contextlib.ExitStack() as stack:
-        port = int(url.rsplit(":", 1)[1])
-        for _ in range(4):
-            idle = stack.enter_context(socket.create_connection(("127.0.0.1", port)))
-            idle.sendall(HALF_HEADER)  # and never the end of the header
+        open_half_headers(stack, url, 4)
         time.sleep(0.5)  # let the workers pick the idle connections up
-        started = time.monotonic()
-        with urllib.request.urlopen(url + "/healthz", timeout=10) as response:
-            assert response.status == 200
-        assert time.monotonic() - started < 2.0
+        assert healthz_seconds(url, timeout=10) < 2.0
+
+
+def test_more_half_headers_than_threads_are_dropped_after_the_silence_limit(paths):
+    """Before the limit, 20 such sockets froze /healthz for good (every thread blocked)."""
+    env = {"CLIENT_SILENCE_LIMIT": str(SILENCE)}
+    with gunicorn_server(paths, workers=2, extra_env=env) as (url, _), \
+            contextlib.ExitStack() as stack:
+        open_half_headers(stack, url, THREADS + 8)
+        time.sleep(0.5)
+        # Queued behind at most two rounds of silent sockets per worker, never for good.
+        assert healthz_seconds(url) < 4 * SILENCE + 2
+        assert healthz_seconds(url) < 2.0  # the silent ones are gone
+    with open(os.path.join(paths["LOG_DIR"], "gunicorn.out"), encoding="utf-8") as log:
+        text = log.read()
+    assert f"a client stayed silent {SILENCE} s in the middle of a request" in text
+    assert "Traceback" not in text
+
+
+def test_a_body_that_stops_half_way_gets_a_4xx_after_the_silence_limit(paths):
+    env = {"CLIENT_SILENCE_LIMIT": str(SILENCE)}
+    with gunicorn_server(paths, workers=1, extra_env=env) as (url, _), \
+            socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1]))) as client:
+        client.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                       b"application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nuser")
+        client.settimeout(5 * SILENCE)
+        status_line = client.recv(64).split(b"\r\n", 1)[0]
+    assert status_line.startswith(b"HTTP/1.1 4"), status_line

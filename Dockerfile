@@ -1,7 +1,9 @@
 # Vigie: the web application and API served by gunicorn, as one image per release.
 # Build: make docker-build (or docker build --build-arg GIT_COMMIT=$(git rev-parse HEAD) .)
 # Runtime data lives in three volumes: model_store/, logs/ and instance/ (uid 10001 writes them).
-FROM python:3.11.13-slim-bookworm
+# Pinned by digest (the multi-arch index of the official image): a re-pushed tag changes nothing.
+# Where no registry is reachable, .ci/docker-build.sh builds FROM a stand-in named by the tag.
+FROM python:3.11.13-slim-bookworm@sha256:86adf8dbadc3d6e82ee5dd2c74bec2e1c2467cdad47886280501df722372d2e1
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -18,7 +18,12 @@ if [[ $engine == podman ]]; then
     args+=(--format docker)
     # Where no registry is reachable the base is in local storage (podman-setup.sh): never pull.
     base=$(awk 'toupper($1) == "FROM" {print $2; exit}' Dockerfile)
-    podman image exists "$base" && args+=(--pull=never)
+    if podman image exists "$base"; then
+        args+=(--pull=never)
+    elif podman image exists "${base%@sha256:*}"; then
+        # The stand-in carries the tag, not the pinned digest: build FROM it by name.
+        args+=(--pull=never --from "${base%@sha256:*}")
+    fi
 fi
 echo "docker-build: $engine build $image:$tag" >&2
 started=$SECONDS

@@ -58,6 +58,7 @@ base_image() {
     # The one place the base is named is the Dockerfile.
     local name
     name=$(awk 'toupper($1) == "FROM" {print $2; exit}' Dockerfile)
+    name=${name%@sha256:*}  # a stand-in is named by the tag: a digest cannot be made up
     [[ $name == */* ]] || name="docker.io/library/$name"
     echo "$name"
 }

@@ -1,4 +1,4 @@
-"""Record logs on both stores: the same rows back, day and field filters, a database that is away."""
+"""Record logs on both stores: the same rows back, filters by day and field, a database away."""
 
 import logging
 

@@ -4,8 +4,9 @@ import pytest
 
 from tests.conftest import csrf_token
 from tests.services.test_alarms import write_alarm
-from tests.support.postgres import fresh_database_url
+from tests.support.postgres import fresh_database_url, unreachable_database_url
 from webapp.services.alarm_acks import acknowledgements
+from webapp.services.record_log import Logs
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -76,3 +77,14 @@ def test_the_page_refreshes_itself(app, login):
     page = login("operator").get("/alarms").get_data(as_text=True)
     assert 'data-refresh-seconds="30"' in page and "js/refresh.js" in page
     assert "<script>" not in page  # no inline script (content security policy)
+
+
+def test_alarms_with_their_database_away_answer_a_clear_503(app, login, monkeypatch):
+    client = login("operator")
+    token = csrf_token(client, "/")
+    away = Logs(app.config["LOG_DIR"], unreachable_database_url())
+    monkeypatch.setitem(app.extensions, "vigie.logs", away)
+    acknowledged = client.post("/alarms/s1:1:42/acknowledge", data={"csrf_token": token})
+    for response in (client.get("/alarms"), acknowledged):
+        assert response.status_code == 503
+        assert "base de données est indisponible" in response.get_data(as_text=True)

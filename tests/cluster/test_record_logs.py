@@ -70,7 +70,7 @@ def test_a_switch_on_one_instance_is_in_the_history_and_rolled_back_on_the_other
     assert status == 200, body
     browser = signed_in(second.url)
     _, page, _ = browser.get("/admin/models/")
-    assert reason in page
+    assert reason in page and "Conservé dans la base de données partagée" in page
     # B finds the version to go back to in the shared history (per-host files had none).
     status, page = post_from(browser, "/admin/models/", "/admin/models/pump-1/rollback",
                              {"reason": "rolled back on B"})

@@ -20,7 +20,7 @@ from tests.support.cluster import READING
 from tests.support.nginx import nginx_missing_reason, nginx_proxy
 from tests.support.postgres import PostgresServer, postgres_missing_reason
 from webapp.services import apikeys, database, schema, users
-from webapp.services.alarms import open_alarm_count
+from webapp.services.alarms import AlarmLog, open_alarm_count
 from webapp.services.audit import CsvAuditSink
 from webapp.services.feedback import record_feedback
 from webapp.services.record_log import Logs
@@ -97,6 +97,8 @@ def record_rows_cost(workdir, url):
             record_feedback(logs, "operator", "false_alarm", "valve serviced", request_id=f"r{i}",
                             reading=1, asset="pump-1", model_version="v1")
         judged = time.perf_counter() - started
+        AlarmLog(logs, "bench").append([{"event": "open", "alarm_id": "bench-1", "asset": "pump-1",
+                                         "logged_at": "2026-03-04T10:00:00.000Z"}])
         started = time.perf_counter()
         for _ in range(RECORD_WRITES):
             open_alarm_count(logs)

@@ -22,11 +22,6 @@ class AckError(ValueError):
         self.params = params
 
 
-def acks_path(log_dir):
-    """logs/alarm_acks.csv (the file store)."""
-    return logs_at(log_dir).log(ACKS).path()
-
-
 def acknowledge(logs, alarm_id, principal, comment=""):
     """Append one acknowledgement (one locked write); returns the row written."""
     comment = " ".join((comment or "").split())

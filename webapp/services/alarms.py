@@ -128,11 +128,6 @@ class AlarmTracker:
         self.current = state.get("current")
 
 
-def alarm_log_path(log_dir):
-    """Where alarm events are appended in the file store."""
-    return logs_at(log_dir).log(ALARM_EVENTS).path()
-
-
 def alarm_log(logs):
     """The alarm event log of `logs` (a Logs, or a log folder)."""
     return logs_at(logs).log(ALARM_EVENTS)

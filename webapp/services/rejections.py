@@ -23,16 +23,6 @@ def rejection_log(logs):
     return logs_at(logs).log(REJECTIONS)
 
 
-def day_files(log_dir):
-    """{day: path} of the rejection files in the log folder `log_dir` (the file store)."""
-    return rejection_log(log_dir).files()
-
-
-def rejection_path(log_dir, day):
-    """The rejection file of a UTC day ('YYYY-MM-DD')."""
-    return rejection_log(log_dir).path(day)
-
-
 def rejection_fields(error):
     """The row of one refused value: every channel hands a features.validation.FieldError
     (index = the reading's index in a request, or its line in a file)."""

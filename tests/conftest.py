@@ -9,7 +9,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from tests.support.postgres import postgres_server, postgres_template  # noqa: F401 (fixtures)
+from tests.support.postgres import (postgres_server, postgres_template,  # noqa: F401 (fixtures)
+                                     record_logs)
 from webapp import create_app
 from webapp.i18n import compile_catalogues
 from webapp.services.audit import AUDIT_COLUMNS

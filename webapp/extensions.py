@@ -48,11 +48,16 @@ class FastJSONProvider(DefaultJSONProvider):
 def init_services(app):
     """Bind the Flask-free services to the app, so that views, API and CLI share them."""
     from webapp.services.lifecycle import ModelLifecycle
+    from webapp.services.record_log import Logs
     from webapp.services.registry import ActiveModels, ModelRegistry
 
     registry = ModelRegistry(app.config["MODEL_STORE"], app.config["MODEL_SIGNING_KEY"])
+    # Rejections, feedback, model events, alarms and acks: the log folder's CSV files, or
+    # the shared database's tables when it is PostgreSQL (several hosts).
+    logs = Logs(app.config["LOG_DIR"], app.config["DATABASE"])
+    app.extensions["vigie.logs"] = logs
     app.extensions["vigie.registry"] = registry
-    app.extensions["vigie.lifecycle"] = ModelLifecycle(registry, app.config["LOG_DIR"])
+    app.extensions["vigie.lifecycle"] = ModelLifecycle(registry, logs)
     app.extensions["vigie.models"] = ActiveModels(registry)
     app.extensions["vigie.audit"] = make_audit_sink(app.config)
 
@@ -66,6 +71,11 @@ def make_audit_sink(config):
         return CsvAuditSink(config["AUDIT_DIR"], SummaryRefresher(config["LOG_DIR"]))
     from webapp.services.audit_db import DatabaseAuditSink
     return DatabaseAuditSink(config["DATABASE"])
+
+
+def record_logs():
+    """Where rejections, feedback, model events, alarms and acknowledgements go and are read."""
+    return current_app.extensions["vigie.logs"]
 
 
 def registry():
@@ -106,6 +116,6 @@ def monitoring_sources():
     if held is None:
         from webapp.services.monitoring.report import MonitoringSources
         held = MonitoringSources(current_app.config["LOG_DIR"], registry(),
-                                 audit_store=audit_store())
+                                 audit_store=audit_store(), logs=record_logs())
         current_app.extensions["vigie.monitoring"] = held
     return held

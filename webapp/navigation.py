@@ -6,6 +6,7 @@ from flask import current_app, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from webapp.extensions import record_logs
 from webapp.services.alarms import open_alarm_count
 
 # (endpoint, label, lowest role). Areas add their page here when they are built.
@@ -27,7 +28,7 @@ def open_alarms():
     """Open alarms, for the badge the menu shows on every page (0 for visitors)."""
     if not current_user.is_authenticated:
         return 0
-    return open_alarm_count(current_app.config["LOG_DIR"])
+    return open_alarm_count(record_logs())
 
 
 def menu_items():

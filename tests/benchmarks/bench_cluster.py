@@ -1,5 +1,6 @@
 """Several instances: requests/s through nginx (one and two instances on PostgreSQL), the cost
-of one audit row in PostgreSQL against the CSV file, and a million audit rows in PostgreSQL.
+of one audit row and of one record-log row (rejection, feedback, the menu's open-alarm count) in
+PostgreSQL against the CSV file, and a million audit rows in PostgreSQL.
 
 Starts its own PostgreSQL and nginx (tests/support) on loopback and stops them at the end.
 """
@@ -12,13 +13,18 @@ import time
 
 import sqlalchemy as sa
 
+from features.validation import FieldError
 from tests.benchmarks.bench_api import load, quantile_ms
 from tests.support.servers import free_port, gunicorn_server, start_gunicorn, stop
 from tests.support.cluster import READING
 from tests.support.nginx import nginx_missing_reason, nginx_proxy
 from tests.support.postgres import PostgresServer, postgres_missing_reason
 from webapp.services import apikeys, database, schema, users
+from webapp.services.alarms import AlarmLog, open_alarm_count
 from webapp.services.audit import CsvAuditSink
+from webapp.services.feedback import record_feedback
+from webapp.services.record_log import Logs
+from webapp.services.rejections import record_rejections
 from webapp.services.registry import ModelRegistry
 from webapp.services.audit_db import DatabaseAuditSink, audit
 from webapp.services.monitoring.report import MonitoringSources, report_for
@@ -29,6 +35,7 @@ TRAINING_CSV = os.path.join(ROOT, "data", "anomaly-free.csv")
 SINGLE_WRITES = 2000
 BATCH_ROWS = 20_000
 MILLION = 1_000_000
+RECORD_WRITES = 1000
 HTTP_REQUESTS = 1500
 CLIENTS = 4
 WORKERS = 2
@@ -69,6 +76,42 @@ def audit_rows_cost(workdir, url):
             {"case": f"audit rows, {BATCH_ROWS} in one write ({name})", "figure": "per row",
              "value": per_row_us(chunk, BATCH_ROWS), "unit": "us",
              "note": "a batch chunk" + (" (COPY)" if name == "PostgreSQL" else "")},
+        ]
+    return rows
+
+
+def record_rows_cost(workdir, url):
+    """One rejection row per write (a refused API request), one feedback row per write (a
+    verdict), and the open-alarm count the menu asks on every page, in each store."""
+    rows = []
+    error = FieldError(0, "Current", "not_a_number", "not a number")
+    stores = (("CSV file", Logs(os.path.join(workdir, "record-logs"))),
+              ("PostgreSQL", Logs(workdir, url)))
+    for name, logs in stores:
+        started = time.perf_counter()
+        for i in range(RECORD_WRITES):
+            assert record_rejections(logs, "api", "apikey:bench", "pump-1", [error], f"r{i}") == 1
+        rejected = time.perf_counter() - started
+        started = time.perf_counter()
+        for i in range(RECORD_WRITES):
+            record_feedback(logs, "operator", "false_alarm", "valve serviced", request_id=f"r{i}",
+                            reading=1, asset="pump-1", model_version="v1")
+        judged = time.perf_counter() - started
+        AlarmLog(logs, "bench").append([{"event": "open", "alarm_id": "bench-1", "asset": "pump-1",
+                                         "logged_at": "2026-03-04T10:00:00.000Z"}])
+        started = time.perf_counter()
+        for _ in range(RECORD_WRITES):
+            open_alarm_count(logs)
+        counted = time.perf_counter() - started
+        note = f"{RECORD_WRITES} writes of 1 row"
+        rows += [
+            {"case": f"rejection row, one per write ({name})", "figure": "per row",
+             "value": per_row_us(rejected, RECORD_WRITES), "unit": "us", "note": note},
+            {"case": f"feedback row, one per write ({name})", "figure": "per row",
+             "value": per_row_us(judged, RECORD_WRITES), "unit": "us", "note": note},
+            {"case": f"open-alarm count of the menu, unchanged log ({name})", "figure": "per page",
+             "value": per_row_us(counted, RECORD_WRITES), "unit": "us",
+             "note": "a stat of alarms.csv, or one count of the alarm_events table"},
         ]
     return rows
 
@@ -171,7 +214,7 @@ def run(workdir):
     try:
         url = server.url(server.create_database())
         schema.upgrade(url)
-        rows = audit_rows_cost(workdir, url)
+        rows = audit_rows_cost(workdir, url) + record_rows_cost(workdir, url)
         train_version(ModelRegistry(os.path.join(workdir, "model_store")), "pump-1",
                       TRAINING_CSV, created_by="bench")
 

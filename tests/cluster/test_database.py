@@ -86,7 +86,7 @@ def test_the_application_role_may_insert_and_read_audit_rows_never_change_them(
         env={**os.environ, **{"VIGIE_" + k: v for k, v in paths.items()},
              "VIGIE_DATABASE_URL": app_url, "VIGIE_DATABASE_OWNER_URL": owner_url}, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "schema: empty -> 0003" in result.stdout
+    assert f"schema: empty -> {schema.head_revision()}" in result.stdout
     assert f"role {login} may use the tables as vigie_app" in result.stdout
     # Users, keys and failed sign-ins are the application's to write (sequences included).
     users.create_user(app_url, "operator", "operator-pass-123", "operator")
@@ -107,6 +107,41 @@ def test_the_application_role_may_insert_and_read_audit_rows_never_change_them(
             with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
                 connection.execute(statement)
     assert len(list(sink.day_rows("2026-03-04"))) == 2
+
+
+RECORD_TABLES = {"rejections": "message", "feedback": "comment", "model_events": "reason",
+                 "alarm_events": "event", "alarm_acks": "comment"}  # table: a column
+
+
+def test_the_application_role_may_add_to_the_record_logs_never_change_them(
+        postgres_server, tmp_path):
+    from webapp.services.alarm_acks import acknowledge, acknowledgements
+    from webapp.services.record_log import Logs
+    name = postgres_server.create_database()
+    owner_url = postgres_server.url(name)
+    login = "vigie_web_" + uuid.uuid4().hex[:8]
+    postgres_server.sql(f"CREATE ROLE {login} LOGIN")
+    schema.upgrade(owner_url)
+    assert schema.grant_app_role(owner_url, login)
+    app_url = postgres_server.url(name, user=login)
+    acknowledge(Logs(tmp_path, app_url), "s1:1:42", "operator", "on my way")
+    assert [row["comment"] for row in acknowledgements(Logs(tmp_path, app_url))["s1:1:42"]] \
+        == ["on my way"]
+    with psycopg.connect(app_url.replace("+psycopg", ""), autocommit=True) as connection:
+        for table, column in RECORD_TABLES.items():
+            connection.execute(f"INSERT INTO {table} DEFAULT VALUES")  # and read back:
+            assert connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0] >= 1
+            for statement in (f"UPDATE {table} SET {column} = 'x'", f"DELETE FROM {table}",
+                              f"TRUNCATE {table}"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    connection.execute(statement)
+    # Even the owner cannot rewrite them (a trigger), short of dropping the table.
+    with psycopg.connect(owner_url.replace("+psycopg", ""), autocommit=True) as connection:
+        for table, column in RECORD_TABLES.items():
+            for statement in (f"UPDATE {table} SET {column} = 'x'", f"DELETE FROM {table}"):
+                with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+                    connection.execute(statement)
+    assert len(acknowledgements(Logs(tmp_path, app_url))["s1:1:42"]) == 1
 
 
 def test_an_instance_refuses_to_serve_on_an_old_schema_until_db_upgrade(postgres_server, paths):

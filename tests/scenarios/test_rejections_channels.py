@@ -7,8 +7,10 @@ import os
 
 from tests.api.test_predict import key, normal_readings, post  # noqa: F401  (fixture and helpers)
 from tests.conftest import NORMAL_CSV
+from tests.support.postgres import unreachable_database_url
 from webapp.services.audit import CsvAuditSink
 from webapp.services.batch.scorer import score_file
+from webapp.services.record_log import Logs
 from webapp.services.registry import ModelRegistry
 
 
@@ -31,6 +33,17 @@ def test_api_rejections_are_counted_with_the_key_and_request(client, app, key): 
         ("api", "1", "Current"), ("api", "2", "Voltage")]
     assert {r["principal"] for r in rows} == {"apikey:gateway-1"}
     assert {r["request_id"] for r in rows} == {response.json["request_id"]}
+
+
+def test_with_the_database_away_the_api_still_lists_the_values_to_fix(client, app, key,  # noqa: F811
+                                                                      monkeypatch, caplog):
+    monkeypatch.setitem(app.extensions, "vigie.logs",
+                        Logs(app.config["LOG_DIR"], unreachable_database_url()))
+    readings = normal_readings(2)
+    readings[1]["Current"] = "abc"
+    response = post(client, {"asset": "pump-1", "readings": readings}, key)
+    assert response.status_code == 422 and "Current" in response.get_data(as_text=True)
+    assert "could not record 1 rejected values" in caplog.text  # counting, not the audit
 
 
 def test_batch_rejections_are_counted_with_their_file_line(paths, tmp_path):

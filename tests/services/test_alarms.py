@@ -3,7 +3,8 @@
 import pytest
 
 from webapp.services.alarms import (AlarmLog, AlarmPolicy, AlarmPolicyError, AlarmTracker, Verdict,
-                                    alarm_log_path, format_duration, list_alarms)
+                                    format_duration, list_alarms, open_alarm_count,
+                                    read_events)
 
 
 def feed(tracker, flags, start=1, scores=None):
@@ -75,31 +76,45 @@ def test_impossible_policies_are_refused(k, n, m):
         AlarmPolicy(k, n, m)
 
 
-def write_alarm(log_dir, alarm_id, asset, opened_at, closed_at=None, source="s1"):
+def write_alarm(logs, alarm_id, asset, opened_at, closed_at=None, source="s1"):
     """Append an open row (and a close row when closed_at) as the follower does."""
     base = {"alarm_id": alarm_id, "asset": asset, "opened_at": opened_at, "closed_at": "",
             "peak_score": 12.5, "top_sensors": "Current;Pressure", "model_version": "v1",
             "source": source, "file": "/data/pump.csv", "reading_opened_at": "2020-03-09 10:14:37",
             "reading_closed_at": "", "logged_at": opened_at}
-    log = AlarmLog(alarm_log_path(log_dir), source)
+    log = AlarmLog(logs, source)
     log.append([{**base, "event": "open"}])
     if closed_at:
         log.append([{**base, "event": "close", "closed_at": closed_at, "peak_score": 20.0}])
 
 
-def test_the_log_joins_open_and_close_rows_and_lists_open_alarms_first(tmp_path):
-    write_alarm(tmp_path, "a1", "pump-1", "2026-01-01T10:00:00.000Z", "2026-01-01T10:05:30.000Z")
-    write_alarm(tmp_path, "a2", "pump-2", "2026-01-01T09:00:00.000Z")
-    write_alarm(tmp_path, "a3", "pump-1", "2026-01-01T11:00:00.000Z", "2026-01-01T11:00:45.000Z")
-    alarms = list_alarms(str(tmp_path))
-    assert [a.alarm_id for a in alarms] == ["a2", "a3", "a1"]
-    assert alarms[2].peak_score == 20.0 and alarms[2].duration_seconds() == 330
-    assert [a.alarm_id for a in list_alarms(str(tmp_path), "pump-1")] == ["a3", "a1"]
+def test_the_log_joins_open_and_close_rows_and_lists_open_alarms_first(record_logs):
+    assert open_alarm_count(record_logs) == 0
+    write_alarm(record_logs, "a1", "pump-1", "2026-01-01T10:00:00.000Z",
+                "2026-01-01T10:05:30.000Z")
+    write_alarm(record_logs, "a2", "pump-2", "2026-01-01T09:00:00.000Z")
+    assert open_alarm_count(record_logs) == 1
+    write_alarm(record_logs, "a3", "pump-1", "2026-01-01T11:00:00.000Z",
+                "2026-01-01T11:00:45.000Z")
+    write_alarm(record_logs, "a4", "pump-1", "2026-01-01T12:00:00.000Z")
+    assert open_alarm_count(record_logs) == 2  # the count follows the log, cache or not
+    alarms = list_alarms(record_logs)
+    assert [a.alarm_id for a in alarms] == ["a4", "a2", "a3", "a1"]
+    assert alarms[3].peak_score == 20.0 and alarms[3].duration_seconds() == 330
+    assert [a.alarm_id for a in list_alarms(record_logs, "pump-1")] == ["a4", "a3", "a1"]
 
 
-def test_the_log_never_writes_the_same_event_twice(tmp_path):
-    write_alarm(tmp_path, "a1", "pump-1", "2026-01-01T10:00:00.000Z", "2026-01-01T10:05:00.000Z")
-    write_alarm(tmp_path, "a1", "pump-1", "2026-01-01T10:00:01.000Z", "2026-01-01T10:05:01.000Z")
+def test_the_log_never_writes_the_same_event_twice(record_logs):
+    write_alarm(record_logs, "a1", "pump-1", "2026-01-01T10:00:00.000Z",
+                "2026-01-01T10:05:00.000Z")
+    write_alarm(record_logs, "a1", "pump-1", "2026-01-01T10:00:01.000Z",
+                "2026-01-01T10:05:01.000Z")
+    assert [row["event"] for row in read_events(record_logs)] == ["open", "close"]
+
+
+def test_the_file_store_keeps_one_alarms_csv(tmp_path):
+    write_alarm(str(tmp_path), "a1", "pump-1", "2026-01-01T10:00:00.000Z",
+                "2026-01-01T10:05:00.000Z")
     lines = (tmp_path / "alarms.csv").read_text().splitlines()
     assert len(lines) == 3  # header, open, close
 

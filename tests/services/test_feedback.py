@@ -10,8 +10,9 @@ import pytest
 from tests.conftest import NORMAL_CSV, csrf_token
 from tests.support.monitoring_fixtures import normal_pool, synthetic_rows, write_audit_day
 from webapp.services.alarms import ALARM_COLUMNS
-from webapp.services.feedback import (FeedbackError, feedback_path, labelled_readings,
-                                      read_feedback, record_feedback)
+from webapp.services.feedback import (FeedbackError, feedback_by_alarm, feedback_by_reading,
+                                      feedback_path, labelled_readings, read_feedback,
+                                      record_feedback)
 from webapp.services.storage import append_csv
 
 
@@ -30,6 +31,19 @@ def flagged(app, pool):
     rows[1].update(anomaly=True, score=3.5)
     write_audit_day(app.config["AUDIT_DIR"], "2026-03-05", rows)
     return rows
+
+
+def test_feedback_reads_back_by_reading_and_by_alarm_from_either_store(record_logs):
+    record_feedback(record_logs, "operator", "confirmed_fault", "=cmd", request_id="req-1",
+                    reading=2, asset="pump-1", model_version="v1")
+    record_feedback(record_logs, "analyst", "false_alarm", request_id="req-1", reading=2)
+    record_feedback(record_logs, "operator", "unsure", "checked", alarm_id="s1:1:42")
+    by_reading = feedback_by_reading(record_logs)
+    assert list(by_reading) == [("req-1", "2")]
+    assert [r["verdict"] for r in by_reading[("req-1", "2")]] == ["confirmed_fault",
+                                                                  "false_alarm"]
+    assert by_reading[("req-1", "2")][0]["comment"] == "'=cmd"
+    assert [r["comment"] for r in feedback_by_alarm(record_logs)["s1:1:42"]] == ["checked"]
 
 
 def test_a_feedback_row_has_the_issue_columns(tmp_path):

@@ -7,8 +7,10 @@ import os
 import pytest
 
 from tests.conftest import NORMAL_CSV
-from webapp.services import candidates, model_signing
+from tests.support.postgres import unreachable_database_url
+from webapp.services import candidates, database, model_signing
 from webapp.services.lifecycle import EVENT_COLUMNS, ModelLifecycle, ReasonRequired, SwitchRefused
+from webapp.services.record_log import Logs
 from webapp.services.registry import InvalidName, ModelIntegrityError, ModelRegistry, UnknownVersion
 from webapp.services.training import train_version
 
@@ -52,7 +54,8 @@ def test_activate_switches_and_writes_one_event(life, store, paths):
     assert row["timestamp_utc"].endswith("Z")
 
 
-def test_rollback_walks_back_through_the_history(life, store):
+def test_rollback_walks_back_through_the_history(store, record_logs):
+    life = ModelLifecycle(store, record_logs)
     life.activate("pump-1", "v2", "alice", "try v2")
     life.activate("pump-1", "v3", "alice", "try v3")
     assert life.previous_version("pump-1") == "v2"
@@ -66,9 +69,9 @@ def test_rollback_walks_back_through_the_history(life, store):
         "activate", "activate", "rollback", "rollback"]
 
 
-def test_previous_version_survives_a_restart(life, store, paths):
-    life.activate("pump-1", "v3", "alice", "try v3")
-    restarted = ModelLifecycle(ModelRegistry(store.root), paths["LOG_DIR"])
+def test_previous_version_survives_a_restart(store, record_logs):
+    ModelLifecycle(store, record_logs).activate("pump-1", "v3", "alice", "try v3")
+    restarted = ModelLifecycle(ModelRegistry(store.root), record_logs)
     assert restarted.previous_version("pump-1") == "v1"
     assert restarted.rollback("pump-1", "bob", "back")[1] == "v1"
 
@@ -79,6 +82,27 @@ def test_reason_is_required_and_nothing_changes_without_it(life, store, paths):
             life.activate("pump-1", "v2", "alice", reason)
     assert store.active_version("pump-1") == "v1"
     assert not os.path.exists(os.path.join(paths["LOG_DIR"], "model_events.csv"))
+
+
+def test_a_switch_with_the_event_log_away_changes_nothing(store, tmp_path):
+    life = ModelLifecycle(store, Logs(tmp_path, unreachable_database_url()))
+    with pytest.raises(database.UNAVAILABLE):
+        life.activate("pump-1", "v2", "alice", "try v2")
+    assert store.active_version("pump-1") == "v1"
+
+
+@pytest.mark.parametrize("switch", [
+    lambda life: life.activate("pump-1", "v2", "alice", "try v2"),
+    lambda life: life.set_shadow("pump-1", "v2", "alice", "watch v2")])
+def test_a_pointer_is_put_back_when_its_event_cannot_be_written(life, store, monkeypatch,
+                                                                 switch):
+    def away(rows):
+        raise database.UNAVAILABLE[0]("INSERT", {}, OSError("the database went away"))
+    monkeypatch.setattr(life.log, "append", away)
+    with pytest.raises(database.UNAVAILABLE):
+        switch(life)
+    assert store.active_version("pump-1") == "v1" and store.shadow_version("pump-1") is None
+    assert life.events() == []
 
 
 def test_activating_the_active_version_is_refused(life):

@@ -133,3 +133,22 @@ def fresh_database_url(request):
         return None
     server = request.getfixturevalue("postgres_server")
     return server.url(server.create_database(request.getfixturevalue("postgres_template")))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def record_logs(request, tmp_path):
+    """Record logs (rejections, feedback, events, alarms, acks) on both stores: the CSV files
+    of a temporary log folder, or the tables of a fresh database."""
+    from webapp.services.record_log import Logs
+    return Logs(tmp_path / "logs", fresh_database_url(request))
+
+
+def record_logs_of(paths):
+    """The record logs create_app makes for `paths`: the tables when DATABASE_URL is set."""
+    from webapp.services.record_log import Logs
+    return Logs(paths["LOG_DIR"], paths.get("DATABASE_URL"))
+
+
+def unreachable_database_url():
+    """A PostgreSQL URL on a loopback port where nothing listens: "the database went away"."""
+    return f"postgresql+psycopg://vigie@127.0.0.1:{free_port()}/vigie"

@@ -1,18 +1,29 @@
 """The alarms page as an operator's tool: the menu badge, acknowledgements, plain file names."""
 
-import csv
-import os
+import pytest
 
 from tests.conftest import csrf_token
 from tests.services.test_alarms import write_alarm
-from webapp.services.alarm_acks import acks_path
+from tests.support.postgres import fresh_database_url, unreachable_database_url
+from webapp.services.alarm_acks import acknowledgements
+from webapp.services.record_log import Logs
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request):
+    """Every test here runs on the file store and on the shared database."""
+    return fresh_database_url(request)
+
+
+def logs_of(app):
+    return app.extensions["vigie.logs"]
 
 
 def open_two_alarms(app):
-    log_dir = app.config["LOG_DIR"]
-    write_alarm(log_dir, "s1:1:42", "pump-1", "2026-11-28T00:08:04.196Z")
-    write_alarm(log_dir, "s1:1:90", "pump-1", "2026-11-28T01:08:04.196Z")
-    write_alarm(log_dir, "s1:1:10", "pump-1", "2026-11-27T01:08:04.196Z",
+    logs = logs_of(app)
+    write_alarm(logs, "s1:1:42", "pump-1", "2026-11-28T00:08:04.196Z")
+    write_alarm(logs, "s1:1:90", "pump-1", "2026-11-28T01:08:04.196Z")
+    write_alarm(logs, "s1:1:10", "pump-1", "2026-11-27T01:08:04.196Z",
                 closed_at="2026-11-27T01:20:04.196Z")
 
 
@@ -33,7 +44,7 @@ def test_the_menu_shows_the_open_alarms_on_every_page(app, login):
 
 
 def test_plurals_follow_the_count(app, login):
-    write_alarm(app.config["LOG_DIR"], "s1:1:42", "pump-1", "2026-11-28T00:08:04.196Z")
+    write_alarm(logs_of(app), "s1:1:42", "pump-1", "2026-11-28T00:08:04.196Z")
     page = login("operator").get("/alarms").get_data(as_text=True)
     assert "1 alarme en cours" in page and "0 terminée récemment" in page
 
@@ -43,8 +54,7 @@ def test_an_operator_takes_an_alarm_in_hand_with_a_comment(app, login):
     client = login("operator")
     response = acknowledge(client, "s1:1:42", "  on my way,   pump room 2 ")
     assert response.status_code == 302
-    with open(acks_path(app.config["LOG_DIR"]), newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = [row for rows in acknowledgements(logs_of(app)).values() for row in rows]
     assert [(r["principal"], r["alarm_id"], r["comment"]) for r in rows] == [
         ("operator", "s1:1:42", "on my way, pump room 2")]
     page = client.get("/alarms").get_data(as_text=True)
@@ -60,10 +70,21 @@ def test_unknown_alarms_and_long_comments_are_refused(app, login):
     response = acknowledge(client, "s1:1:42", "x" * 501)
     assert response.status_code == 302
     assert "Le commentaire fait 501 caractères" in client.get("/alarms").get_data(as_text=True)
-    assert not os.path.exists(acks_path(app.config["LOG_DIR"]))
+    assert acknowledgements(logs_of(app)) == {}
 
 
 def test_the_page_refreshes_itself(app, login):
     page = login("operator").get("/alarms").get_data(as_text=True)
     assert 'data-refresh-seconds="30"' in page and "js/refresh.js" in page
     assert "<script>" not in page  # no inline script (content security policy)
+
+
+def test_alarms_with_their_database_away_answer_a_clear_503(app, login, monkeypatch):
+    client = login("operator")
+    token = csrf_token(client, "/")
+    away = Logs(app.config["LOG_DIR"], unreachable_database_url())
+    monkeypatch.setitem(app.extensions, "vigie.logs", away)
+    acknowledged = client.post("/alarms/s1:1:42/acknowledge", data={"csrf_token": token})
+    for response in (client.get("/alarms"), acknowledged):
+        assert response.status_code == 503
+        assert "base de données est indisponible" in response.get_data(as_text=True)

@@ -17,7 +17,7 @@ from features.schema import is_valid_asset_name
 from features.validation import FieldError, number_columns, validate_reading
 from webapp.api import ApiError, api_key_required, bp
 from webapp.api.openapi import add_paths, add_schemas, error_responses, json_response
-from webapp.extensions import active_models, audit_sink, registry
+from webapp.extensions import active_models, audit_sink, record_logs, registry
 from webapp.services.rejections import record_rejections
 from webapp.services.scoring import calibration_of, predict_and_audit
 from webapp.services.text import json_may_hold_unsafe, unsafe_in_json
@@ -210,7 +210,7 @@ def validated_frame(readings, loaded):
     if errors:
         refused = [FieldError(e["index"], e["field"], e.get("code", "invalid"), e["message"])
                    for e in errors]
-        record_rejections(current_app.config["LOG_DIR"], "api", g.api_key.principal,
+        record_rejections(record_logs(), "api", g.api_key.principal,
                           loaded.asset, refused, request_id=g.request_id)
         invalid = len({error["index"] for error in errors})
         raise ApiError(422, f"{invalid} of {len(readings)} readings have invalid values; "

@@ -6,7 +6,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from webapp.extensions import audit_store, registry
+from webapp.extensions import audit_store, record_logs, registry
 from webapp.services.monitoring.report import MonitoringSources, QueryError, report_for
 
 
@@ -26,7 +26,7 @@ def refresh_command(window):
     history does not pay for reading every day file.
     """
     sources = MonitoringSources(current_app.config["LOG_DIR"], registry(),
-                                audit_store=audit_store())
+                                audit_store=audit_store(), logs=record_logs())
     started = time.perf_counter()
     try:
         report = report_for(sources, None, window)

@@ -9,7 +9,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from webapp.commands.common import cli_principal, fail
-from webapp.extensions import active_models, audit_sink, registry
+from webapp.extensions import active_models, audit_sink, record_logs, registry
 from webapp.services.audit import AuditError
 from webapp.services.batch.reader import BatchFileError
 from webapp.services.batch.scorer import new_batch_id, score_file
@@ -74,7 +74,7 @@ def score_one_file(input_path, asset, version, out_path):
                                  principal=cli_principal(), results_path=out_path,
                                  errors_path=errors_path,
                                  chunk_rows=current_app.config["BATCH_CHUNK_ROWS"],
-                                 rejections_dir=current_app.config["LOG_DIR"])
+                                 rejections_dir=record_logs())
     except (BatchFileError, AuditError, OSError) as error:
         fail(f"{input_path}: {error}")
     click.echo(summary.line(), err=True)
@@ -95,7 +95,7 @@ def watch_folder(watch_dir, once, poll):
                           audit_dir=config["AUDIT_DIR"], principal=cli_principal(),
                           chunk_rows=config["BATCH_CHUNK_ROWS"],
                           settle_seconds=min(poll or 2.0, 2.0),
-                          rejections_dir=config["LOG_DIR"])
+                          rejections_dir=record_logs())
     try:
         watcher.prepare(registry().assets())
     except WatchBusy as error:

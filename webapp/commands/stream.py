@@ -11,7 +11,8 @@ from flask.cli import with_appcontext
 
 from features.schema import is_valid_asset_name
 from webapp.commands.common import cli_user, fail
-from webapp.extensions import active_models, audit_sink, registry
+from webapp.extensions import active_models, audit_sink, record_logs, registry
+from webapp.services import database
 from webapp.services.alarms import AlarmPolicy, AlarmPolicyError
 from webapp.services.audit import AuditError
 from webapp.services.registry import RegistryError
@@ -116,13 +117,13 @@ def stream_command(path, asset, poll_interval, from_start, once, alarm_k, alarm_
     follower = StreamFollower(
         path, asset, active_models(), audit_sink(), current_app.config["LOG_DIR"],
         stream_principal(), policy, from_end=not from_start, max_lines=max_lines,
-        settle_seconds=0 if once else poll_interval)
+        settle_seconds=0 if once else poll_interval, logs=record_logs())
     stop = StopRequest()
     stop_on_signals(stop)
     try:
         follower.start()
         follow(follower, poll_interval, once, stop)
-    except (StreamError, AuditError, RegistryError) as exc:
+    except (StreamError, AuditError, RegistryError, *database.UNAVAILABLE) as exc:
         follower.stop()
         click.echo(follower.summary(), err=True)
         fail(str(exc))

@@ -1,15 +1,15 @@
 """Alarm acknowledgements: who took an open alarm in hand, when, and what they wrote.
 
 Kept in logs/alarm_acks.csv beside the alarm log (which the stream followers alone write), so
-that a person acknowledging never races a follower on the same file.
+that a person acknowledging never races a follower on the same file; in the `alarm_acks` table
+when the database is shared by several hosts (services/record_log.py).
 """
 
-import csv
-import os
-
-from webapp.services.storage import append_csv, utc_now_iso
+from webapp.services.record_log import RecordKind, logs_at
+from webapp.services.storage import utc_now_iso
 
 ACK_COLUMNS = ("timestamp_utc", "principal", "alarm_id", "comment")
+ACKS = RecordKind("alarm_acks", ACK_COLUMNS, "alarm_acks.csv")
 MAX_COMMENT = 500
 
 
@@ -22,12 +22,7 @@ class AckError(ValueError):
         self.params = params
 
 
-def acks_path(log_dir):
-    """logs/alarm_acks.csv."""
-    return os.path.join(log_dir, "alarm_acks.csv")
-
-
-def acknowledge(log_dir, alarm_id, principal, comment=""):
+def acknowledge(logs, alarm_id, principal, comment=""):
     """Append one acknowledgement (one locked write); returns the row written."""
     comment = " ".join((comment or "").split())
     if len(comment) > MAX_COMMENT:
@@ -36,17 +31,13 @@ def acknowledge(log_dir, alarm_id, principal, comment=""):
                        maximum=MAX_COMMENT)
     row = {"timestamp_utc": utc_now_iso(), "principal": principal, "alarm_id": alarm_id,
            "comment": comment}
-    append_csv(acks_path(log_dir), [row], ACK_COLUMNS)
+    logs_at(logs).log(ACKS).append([row])
     return row
 
 
-def acknowledgements(log_dir):
+def acknowledgements(logs):
     """{alarm_id: [rows, oldest first]} ({} before the first acknowledgement)."""
     found = {}
-    try:
-        with open(acks_path(log_dir), newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                found.setdefault(row["alarm_id"], []).append(row)
-    except FileNotFoundError:
-        pass
+    for row in logs_at(logs).log(ACKS).rows():
+        found.setdefault(row["alarm_id"], []).append(row)
     return found

@@ -1,25 +1,26 @@
 """Alarms: K anomalous of the last N readings open one, M normal in a row close it; alarms.csv.
 
-The log is append-only, so an alarm is two event rows sharing one alarm_id: an "open" row
-written when it opens and a "close" row written when it closes.  `read_alarms` joins them;
-an alarm with no close row is still open.  alarm_ids are deterministic (the stream, the file
+The log (alarms.csv, or the `alarm_events` table when the database is shared by several hosts:
+services/record_log.py) is append-only, so an alarm is two event rows sharing one alarm_id: an
+"open" row written when it opens and a "close" row written when it closes. `read_alarms` joins
+them; an alarm with no close row is still open.  alarm_ids are deterministic (the stream, the file
 segment and the line of the reading that opened the alarm), so that a follower replaying
 readings after a crash recognises events it already wrote and never writes them twice.
 """
 
-import csv
-import os
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from webapp.services.storage import append_csv, utc_now_iso
+from webapp.services.record_log import RecordKind, logs_at
+from webapp.services.storage import utc_now_iso
 
 ALARM_LOG = "alarms.csv"
 ALARM_COLUMNS = (
     "event", "alarm_id", "asset", "opened_at", "closed_at", "peak_score", "top_sensors",
     "model_version", "source", "file", "reading_opened_at", "reading_closed_at", "logged_at",
 )
+ALARM_EVENTS = RecordKind("alarm_events", ALARM_COLUMNS, ALARM_LOG, time_column="logged_at")
 OPEN, CLOSE = "open", "close"
 
 # One reading a second: 5 anomalous readings within 10 s open an alarm (an isolated spike
@@ -127,35 +128,30 @@ class AlarmTracker:
         self.current = state.get("current")
 
 
-def alarm_log_path(log_dir):
-    """Where alarm events are appended."""
-    return os.path.join(log_dir, ALARM_LOG)
+def alarm_log(logs):
+    """The alarm event log of `logs` (a Logs, or a log folder)."""
+    return logs_at(logs).log(ALARM_EVENTS)
 
 
-def read_events(path):
-    """Every event row of the alarm log, oldest first; an absent log has none."""
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            return list(csv.DictReader(handle))
-    except FileNotFoundError:
-        return []
+def read_events(logs, **filters):
+    """Event rows of the alarm log, oldest first; an absent log has none."""
+    return alarm_log(logs).rows(**filters)
 
 
 class AlarmLog:
     """Appends alarm events of one source, skipping events that the log already holds."""
 
-    def __init__(self, path, source):
-        self.path = path
+    def __init__(self, logs, source):
+        self.log = alarm_log(logs)
         self.source = source
-        self.written = {(row["alarm_id"], row["event"]) for row in read_events(path)
-                        if row.get("source") == source}
+        self.written = {(row["alarm_id"], row["event"])
+                        for row in self.log.rows(exact={"source": source})}
 
     def append(self, events):
         """Append the events not yet in the log (one write); returns those appended."""
         new = [event for event in events if (event["alarm_id"], event["event"]) not in self.written]
         if new:
-            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-            append_csv(self.path, new, ALARM_COLUMNS)
+            self.log.append(new)
             self.written.update((event["alarm_id"], event["event"]) for event in new)
         return new
 
@@ -215,9 +211,9 @@ def join_events(rows):
     return list(alarms.values())
 
 
-def list_alarms(log_dir, asset=None, limit=200):
+def list_alarms(logs, asset=None, limit=200):
     """Open alarms first (newest first), then up to `limit` closed ones, newest first."""
-    alarms = join_events(read_events(alarm_log_path(log_dir)))
+    alarms = join_events(read_events(logs))
     if asset:
         alarms = [alarm for alarm in alarms if alarm.asset == asset]
     open_alarms = sorted((a for a in alarms if a.is_open), key=lambda a: a.opened_at, reverse=True)
@@ -225,27 +221,26 @@ def list_alarms(log_dir, asset=None, limit=200):
     return open_alarms + closed[:limit]
 
 
-_OPEN_COUNTS = {}  # path -> ((mtime, size), count): the menu asks on every page
+_OPEN_COUNTS = {}  # log -> (marker, count): the menu asks on every page
 
 
-def open_alarm_count(log_dir):
-    """How many alarms are open, re-read only when the alarm log has changed."""
-    path = alarm_log_path(log_dir)
-    try:
-        stat = os.stat(path)
-    except FileNotFoundError:
+def open_alarm_count(logs):
+    """How many alarms are open, re-read only when the alarm log has changed (a stat of the
+    file, or one count of the table's rows)."""
+    log = alarm_log(logs)
+    marker = log.marker()
+    if marker is None:
         return 0
-    key = (stat.st_mtime_ns, stat.st_size)
-    cached = _OPEN_COUNTS.get(path)
-    if cached is None or cached[0] != key:
-        cached = (key, sum(1 for alarm in join_events(read_events(path)) if alarm.is_open))
-        _OPEN_COUNTS[path] = cached
+    cached = _OPEN_COUNTS.get(log.key)
+    if cached is None or cached[0] != marker:
+        cached = (marker, sum(1 for alarm in join_events(log.rows()) if alarm.is_open))
+        _OPEN_COUNTS[log.key] = cached
     return cached[1]
 
 
-def alarm_assets(log_dir):
+def alarm_assets(logs):
     """Assets that have at least one alarm, sorted."""
-    rows = read_events(alarm_log_path(log_dir))
+    rows = read_events(logs)
     return sorted({row["asset"] for row in rows if row.get("asset")})
 
 

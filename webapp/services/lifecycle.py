@@ -1,22 +1,25 @@
 """Model switches with a trace: activate, roll back and shadow, each one a row of model_events.csv.
 
-The event file is the shared memory of every worker and every restart: "the version active
-before the current one" is derived from it, never from a process's variables. Switches of one
-asset are serialised by an exclusive lock on a file in the asset's store folder.
+The event log (model_events.csv, or the `model_events` table when the database is shared by
+several hosts: services/record_log.py) is the shared memory of every worker and every restart:
+"the version active before the current one" is derived from it, never from a process's
+variables. Switches of one asset are serialised by an exclusive lock on a file in the asset's
+store folder (the store is shared too).
 """
 
-import csv
 import fcntl
 import os
 from contextlib import contextmanager
 
+from webapp.services.record_log import RecordKind, logs_at
 from webapp.services.registry import RegistryError
-from webapp.services.storage import append_csv, utc_now_iso
+from webapp.services.storage import utc_now_iso
 from webapp.services.text import UnsafeText, check_text
 
 EVENT_COLUMNS = ("timestamp_utc", "principal", "asset", "from_version", "to_version", "action",
                  "reason")
 EVENTS_FILE = "model_events.csv"
+MODEL_EVENTS = RecordKind("model_events", EVENT_COLUMNS, EVENTS_FILE)
 LOCK_FILE = ".switch.lock"
 MAX_REASON_LENGTH = 500
 ACTIVATE, ROLLBACK, SHADOW, SHADOW_OFF, TRAIN = (
@@ -56,9 +59,9 @@ def clean_reason(reason):
 class ModelLifecycle:
     """Activate, roll back and shadow versions of the registry, writing one event per switch."""
 
-    def __init__(self, registry, log_dir):
+    def __init__(self, registry, logs):
         self.registry = registry
-        self.events_path = os.path.join(log_dir, EVENTS_FILE)
+        self.log = logs_at(logs).log(MODEL_EVENTS)
 
     @contextmanager
     def _switch_lock(self, asset):
@@ -74,20 +77,28 @@ class ModelLifecycle:
 
     def events(self, asset=None):
         """Every event (oldest first), or those of one asset, as dicts of EVENT_COLUMNS."""
-        try:
-            with open(self.events_path, encoding="utf-8", newline="") as handle:
-                rows = list(csv.DictReader(handle))
-        except FileNotFoundError:
-            return []
-        return [row for row in rows if asset is None or row.get("asset") == asset]
+        return self.log.rows(exact={"asset": asset} if asset is not None else None)
 
     def record(self, asset, principal, action, from_version, to_version, reason):
-        """Append one event row (one locked write)."""
-        os.makedirs(os.path.dirname(self.events_path), exist_ok=True)
-        append_csv(self.events_path, [{
+        """Append one event row (one locked write, or one INSERT)."""
+        self.log.append([{
             "timestamp_utc": utc_now_iso(), "principal": principal, "asset": asset,
             "from_version": from_version or "", "to_version": to_version or "",
-            "action": action, "reason": reason}], EVENT_COLUMNS)
+            "action": action, "reason": reason}])
+
+    def _switch(self, move, undo, *event):
+        """Move a pointer (ACTIVE or SHADOW), then record its event; put the pointer back if
+        the event cannot be written (a database that went away), so that no switch is left
+        without its row. The event log is read first: when it cannot be reached, nothing moves.
+        """
+        self.log.marker()
+        move()
+        try:
+            self.record(*event)
+        except Exception:
+            if undo is not None:
+                undo()
+            raise
 
     def previous_version(self, asset):
         """The version that was active before the current one, from the event history, or None.
@@ -114,8 +125,9 @@ class ModelLifecycle:
             if version == current:
                 raise SwitchRefused(f"{version} is already the active version of {asset}",
                                     "already_active", asset=asset, version=version)
-            self.registry.activate(asset, version)
-            self.record(asset, principal, ACTIVATE, current, version, reason)
+            self._switch(lambda: self.registry.activate(asset, version),
+                         self._restore(self.registry.activate, asset, current),
+                         asset, principal, ACTIVATE, current, version, reason)
             self._drop_shadow_if(asset, version, principal)
         return current
 
@@ -128,8 +140,9 @@ class ModelLifecycle:
             if previous is None:
                 raise SwitchRefused(f"{asset} has no earlier active version to roll back to",
                                     "no_previous", asset=asset, version="")
-            self.registry.activate(asset, previous)
-            self.record(asset, principal, ROLLBACK, current, previous, reason)
+            self._switch(lambda: self.registry.activate(asset, previous),
+                         self._restore(self.registry.activate, asset, current),
+                         asset, principal, ROLLBACK, current, previous, reason)
             self._drop_shadow_if(asset, previous, principal)
         return current, previous
 
@@ -145,8 +158,9 @@ class ModelLifecycle:
             if version == current:
                 raise SwitchRefused(f"{version} is already the shadow of {asset}",
                                     "already_shadow", asset=asset, version=version)
-            self.registry.set_shadow(asset, version)
-            self.record(asset, principal, SHADOW, current, version, reason)
+            self._switch(lambda: self.registry.set_shadow(asset, version),
+                         lambda: self.registry.set_shadow(asset, current),
+                         asset, principal, SHADOW, current, version, reason)
 
     def clear_shadow(self, asset, principal, reason):
         """Stop the shadow scoring of an asset."""
@@ -155,14 +169,21 @@ class ModelLifecycle:
             current = self.registry.shadow_version(asset)
             if current is None:
                 raise SwitchRefused(f"{asset} has no shadow version")
-            self.registry.set_shadow(asset, None)
-            self.record(asset, principal, SHADOW_OFF, current, None, reason)
+            self._switch(lambda: self.registry.set_shadow(asset, None),
+                         lambda: self.registry.set_shadow(asset, current),
+                         asset, principal, SHADOW_OFF, current, None, reason)
+
+    @staticmethod
+    def _restore(set_pointer, asset, version):
+        """How to put a pointer back to `version` (None: there was none to go back to)."""
+        return None if version is None else (lambda: set_pointer(asset, version))
 
     def _drop_shadow_if(self, asset, version, principal):
         """A shadow that becomes active stops being a shadow (it would score twice)."""
         if self.registry.shadow_version(asset) == version:
-            self.registry.set_shadow(asset, None)
-            self.record(asset, principal, SHADOW_OFF, version, None, "became the active version")
+            self._switch(lambda: self.registry.set_shadow(asset, None),
+                         lambda: self.registry.set_shadow(asset, version),
+                         asset, principal, SHADOW_OFF, version, None, "became the active version")
 
     def version_rows(self, asset):
         """Per version of an asset: name, manifest, active/shadow flags, loadable and why not."""

@@ -1,30 +1,26 @@
-"""Rejected inputs: one CSV row per invalid value, so monitoring can count what was refused.
+"""Rejected inputs: one row per invalid value, so monitoring can count what was refused.
 
 Rejected readings never reach the audit (they were not scored), so every channel that refuses
-a reading calls record_rejections(); the files are logs/rejections-YYYY-MM-DD.csv.
+a reading calls record_rejections(); the rows go to logs/rejections-YYYY-MM-DD.csv, or to the
+`rejections` table when the database is shared (services/record_log.py).
 """
 
 import logging
-import os
-import re
 
-from webapp.services.storage import append_csv, utc_now_iso
-from webapp.services.storage import day_files as storage_day_files
+import sqlalchemy as sa
+
+from webapp.services.record_log import RecordKind, logs_at
+from webapp.services.storage import utc_now_iso
 
 REJECTION_COLUMNS = ("timestamp_utc", "request_id", "channel", "principal", "asset",
                      "reading", "field", "code", "message")
-REJECTION_FILE = re.compile(r"^rejections-(\d{4}-\d{2}-\d{2})\.csv$")
+REJECTIONS = RecordKind("rejections", REJECTION_COLUMNS, "rejections-{day}.csv")
 log = logging.getLogger("vigie.rejections")
 
 
-def day_files(log_dir):
-    """{day: path} of the rejection files in `log_dir`."""
-    return storage_day_files(log_dir, REJECTION_FILE)
-
-
-def rejection_path(log_dir, day):
-    """The rejection file of a UTC day ('YYYY-MM-DD')."""
-    return os.path.join(log_dir, f"rejections-{day}.csv")
+def rejection_log(logs):
+    """The rejection log of `logs` (a Logs, or a log folder)."""
+    return logs_at(logs).log(REJECTIONS)
 
 
 def rejection_fields(error):
@@ -34,7 +30,7 @@ def rejection_fields(error):
             "message": error.message}
 
 
-def record_rejections(log_dir, channel, principal, asset, errors, request_id=""):
+def record_rejections(logs, channel, principal, asset, errors, request_id=""):
     """Append one row per FieldError (index = reading or file line); returns rows written.
 
     Counting rejections is monitoring, not the audit: a failure here is logged and does not
@@ -47,9 +43,8 @@ def record_rejections(log_dir, channel, principal, asset, errors, request_id="")
              "principal": principal, "asset": asset or "", **rejection_fields(error)}
             for error in errors]
     try:
-        os.makedirs(log_dir, exist_ok=True)
-        append_csv(rejection_path(log_dir, now[:10]), rows, REJECTION_COLUMNS)
-    except OSError as exc:
+        rejection_log(logs).append(rows)
+    except (OSError, sa.exc.SQLAlchemyError) as exc:
         log.error("could not record %d rejected values: %s", len(rows), exc)
         return 0
     return len(rows)

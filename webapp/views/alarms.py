@@ -8,6 +8,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import StringField
 
+from webapp.extensions import record_logs
 from webapp.services.alarm_acks import AckError, acknowledge, acknowledgements
 from webapp.services.alarms import alarm_assets, format_duration, list_alarms
 from webapp.services.stream.checkpoint import stream_statuses
@@ -26,16 +27,17 @@ class AckForm(FlaskForm):
 @bp.route("/alarms")
 @role_required("operator")
 def index():
-    log_dir = current_app.config["LOG_DIR"]
-    assets = alarm_assets(log_dir)
+    logs = record_logs()
+    assets = alarm_assets(logs)
     asset = request.args.get("asset", "")
     asset = asset if asset in assets else ""
-    alarms = list_alarms(log_dir, asset or None)
+    alarms = list_alarms(logs, asset or None)
     now = datetime.now(timezone.utc)
-    streams = [s for s in stream_statuses(log_dir) if not asset or s.asset == asset]
+    streams = [s for s in stream_statuses(current_app.config["LOG_DIR"])
+               if not asset or s.asset == asset]
     return render_template("alarms/index.html", alarms=alarms, assets=assets, asset=asset,
                            streams=streams, now=now, format_duration=format_duration,
-                           acks=acknowledgements(log_dir), form=AckForm(),
+                           acks=acknowledgements(logs), form=AckForm(),
                            refresh_seconds=REFRESH_SECONDS)
 
 
@@ -43,14 +45,14 @@ def index():
 @role_required("operator")
 def acknowledge_alarm(alarm_id):
     """Record who takes the alarm in hand, then go back to the alarms page."""
-    log_dir = current_app.config["LOG_DIR"]
-    if not any(a.alarm_id == alarm_id for a in list_alarms(log_dir, limit=10**9)):
+    logs = record_logs()
+    if not any(a.alarm_id == alarm_id for a in list_alarms(logs, limit=10**9)):
         abort(404)
     form = AckForm()
     if not form.validate_on_submit():
         abort(400)
     try:
-        acknowledge(log_dir, alarm_id, current_user.principal, form.comment.data)
+        acknowledge(logs, alarm_id, current_user.principal, form.comment.data)
         flash(_("Alarm %(id)s acknowledged.", id=alarm_id), "success")
     except AckError as exc:
         flash(_("The comment has %(length)s characters; keep it under %(maximum)s.",

@@ -14,7 +14,7 @@ from wtforms import SelectField
 
 from features.schema import SENSORS_BY_NAME
 from webapp.errors import error_response
-from webapp.extensions import active_models, audit_sink, registry
+from webapp.extensions import active_models, audit_sink, record_logs, registry
 from webapp.services.batch.reader import BatchFileError
 from webapp.services.batch.store import BatchStore, start_upload
 from webapp.services.csvfiles import excel_fr_lines
@@ -160,7 +160,7 @@ def start_batch(asset, storage):
     return start_upload(batch_store(), active_models().get(asset), audit_sink(), storage.stream,
                         storage.filename, current_user.principal,
                         chunk_rows=current_app.config["BATCH_CHUNK_ROWS"],
-                        rejections_dir=current_app.config["LOG_DIR"])
+                        rejections_dir=record_logs())
 
 
 @bp.route("/<batch_id>")

@@ -1,6 +1,6 @@
 """The prediction history: filter, page, export, open a request, record feedback."""
 
-from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template,
+from flask import (Blueprint, Response, abort, flash, redirect, render_template,
                    request, stream_with_context, url_for)
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -9,7 +9,7 @@ from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, Length
 
 from webapp.errors import error_response
-from webapp.extensions import audit_source, registry
+from webapp.extensions import audit_source, record_logs, registry
 from webapp.services.alarms import list_alarms
 from webapp.services.audit import CHANNELS
 from webapp.services.feedback import (MAX_COMMENT, VERDICTS, FeedbackError, feedback_by_alarm,
@@ -76,8 +76,7 @@ def index():
 def requests_with_feedback():
     """{request_id: latest verdict} of readings that have feedback."""
     return {request_id: rows[-1]["verdict"]
-            for (request_id, _reading), rows in feedback_by_reading(
-                current_app.config["LOG_DIR"]).items()}
+            for (request_id, _reading), rows in feedback_by_reading(record_logs()).items()}
 
 
 @bp.route("/history/export.csv")
@@ -121,7 +120,7 @@ def record(request_id):
     listed = flagged if flagged_only else ordered
     page = request.args.get("page", 1, type=int) or 1
     shown = listed[(page - 1) * READINGS_PER_PAGE: page * READINGS_PER_PAGE]
-    notes = feedback_by_reading(current_app.config["LOG_DIR"])
+    notes = feedback_by_reading(record_logs())
     return render_template("history/record.html", request_id=request_id, rows=shown,
                            first=rows[0], total=len(listed), readings=len(rows),
                            flagged=len(flagged), flagged_only=flagged_only, page=page,
@@ -138,7 +137,7 @@ def save_reading_feedback(request_id, rows, form):
         flash(_("Feedback is recorded on flagged readings only."), "error")
         return
     try:
-        record_feedback(current_app.config["LOG_DIR"], current_user.principal,
+        record_feedback(record_logs(), current_user.principal,
                         form.verdict.data, form.comment.data, request_id=request_id,
                         reading=row["reading"], asset=row["asset"],
                         model_version=row["model_version"], prediction_time=row["timestamp_utc"])
@@ -152,14 +151,14 @@ def save_reading_feedback(request_id, rows, form):
 @bp.route("/history/alarm/<path:alarm_id>", methods=["GET", "POST"])
 @role_required("operator")
 def alarm(alarm_id):
-    found = [a for a in list_alarms(current_app.config["LOG_DIR"], limit=10**9)
+    found = [a for a in list_alarms(record_logs(), limit=10**9)
              if a.alarm_id == alarm_id]
     if not found:
         abort(404)
     form = FeedbackForm()
     if form.validate_on_submit():
         try:
-            record_feedback(current_app.config["LOG_DIR"], current_user.principal,
+            record_feedback(record_logs(), current_user.principal,
                             form.verdict.data, form.comment.data, alarm_id=alarm_id,
                             asset=found[0].asset, model_version=found[0].model_version,
                             prediction_time=found[0].opened_at)
@@ -168,6 +167,6 @@ def alarm(alarm_id):
             flash(_("The feedback was not recorded: %(reason)s",
                     reason=feedback_message(exc)), "error")
         return redirect(url_for("history.alarm", alarm_id=alarm_id))
-    notes = feedback_by_alarm(current_app.config["LOG_DIR"]).get(alarm_id, [])
+    notes = feedback_by_alarm(record_logs()).get(alarm_id, [])
     return render_template("history/alarm.html", alarm=found[0], form=form, notes=notes), \
         200 if request.method == "GET" else 400

@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 
 from features.schema import ASSET_NAME_PATTERN, SENSOR_COLUMNS
 from features.validation import FieldError
-from webapp.extensions import audit_source, lifecycle, registry
+from webapp.extensions import audit_source, lifecycle, record_logs, registry
 from webapp.services import candidates
 from webapp.services.csvfiles import CsvFormatError
 from webapp.services.evidence import switch_evidence
@@ -95,7 +95,7 @@ def render_index(status=200):
     events = [{**event, "reason": reason_text(event.get("reason", ""))}
               for event in list(reversed(lifecycle().events()))[:HISTORY_SHOWN]]
     return render_template("models/index.html", assets=assets, events=events,
-                           form=ReasonForm()), status
+                           shared=record_logs().shared, form=ReasonForm()), status
 
 
 @bp.route("/<asset>/activate", methods=["POST"])

@@ -1,6 +1,6 @@
 """The single-reading form: a non-coder scores one reading of an asset."""
 
-from flask import Blueprint, current_app, g, render_template, request
+from flask import Blueprint, g, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -9,7 +9,7 @@ from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 
 from features.validation import validate_reading
-from webapp.extensions import active_models, audit_sink, registry
+from webapp.extensions import active_models, audit_sink, record_logs, registry
 from webapp.services.explanations import sensor_rows
 from webapp.services.rejections import record_rejections
 from webapp.services.scoring import calibration_of, frame_from_values, predict_and_audit
@@ -68,7 +68,7 @@ def score_submitted(loaded, sensors, form):
     for error in errors:
         form[error.field].errors = [translated_error(error)]
     if errors:
-        record_rejections(current_app.config["LOG_DIR"], "form", current_user.principal,
+        record_rejections(record_logs(), "form", current_user.principal,
                           loaded.asset, errors, request_id=g.request_id)
         return None
     frame = frame_from_values(values, loaded.model.columns)

@@ -11,7 +11,7 @@ from features.validation import FieldError
 from tests.conftest import NORMAL_CSV
 from tests.support.monitoring_fixtures import (normal_pool, synthetic_rows, write_audit_day,
                                                write_history)
-from webapp.services.alarms import ALARM_COLUMNS
+from webapp.services.alarms import AlarmLog
 from webapp.services.feedback import record_feedback
 from webapp.services.monitoring import drift
 from webapp.services.monitoring.daycache import SummaryCache
@@ -19,7 +19,6 @@ from webapp.services.monitoring.report import (MonitoringSources, QueryError, mo
                                                report_for, resolve_window)
 from webapp.services.registry import ModelRegistry
 from webapp.services.rejections import record_rejections
-from webapp.services.storage import append_csv
 
 NOW = datetime(2026, 3, 20, 15, 30, tzinfo=timezone.utc)
 
@@ -92,6 +91,14 @@ def sources(paths):
     log_dir = paths["LOG_DIR"]
     os.makedirs(log_dir, exist_ok=True)
     return MonitoringSources(log_dir, ModelRegistry(paths["MODEL_STORE"]))
+
+
+@pytest.fixture
+def both_sources(paths, record_logs):
+    """The audit in day files; rejections, alarms and feedback in files or in the tables."""
+    os.makedirs(paths["LOG_DIR"], exist_ok=True)
+    return MonitoringSources(paths["LOG_DIR"], ModelRegistry(paths["MODEL_STORE"]),
+                             logs=record_logs)
 
 
 @pytest.fixture(scope="module")
@@ -193,14 +200,15 @@ def test_a_replaced_shorter_file_is_recomputed(sources, pool):
     assert today_report(sources)["model"]["readings"] == 50
 
 
-def test_rejections_are_counted_by_sensor(sources, pool, monkeypatch):
+def test_rejections_are_counted_by_sensor(both_sources, pool, monkeypatch):
+    sources = both_sources
     write_days(sources, pool, days=1, rows=90)
     errors = [FieldError(1, "Pressure", "out_of_range", "too high", {}),
               FieldError(1, "Current", "missing", "required", {}),
               FieldError(2, "Pressure", "out_of_range", "too high", {})]
     monkeypatch.setattr("webapp.services.rejections.utc_now_iso",
                         lambda: "2026-03-20T12:00:00.000Z")
-    assert record_rejections(sources.log_dir, "batch", "operator", "pump-1", errors, "r1") == 3
+    assert record_rejections(sources.logs, "batch", "operator", "pump-1", errors, "r1") == 3
     report = today_report(sources)
     quality = report["quality"]
     assert quality["rejected_readings"] == 2 and quality["readings_received"] == 92
@@ -221,13 +229,15 @@ def test_errors_come_from_the_application_log(sources):
     assert report["status"] == "alert"  # one error and no prediction: more than 1 %
 
 
-def test_alarms_and_precision_per_version(sources):
+def test_alarms_and_precision_per_version(both_sources):
+    sources = both_sources
+    assert report_for(sources, "pump-1", "day", now=NOW)["model"]["alarms"]["available"] is False
     event = {"event": "open", "alarm_id": "s1:0:10", "asset": "pump-1",
              "opened_at": "2026-03-20T14:00:00.000Z", "peak_score": 9.0,
              "top_sensors": "Current", "model_version": "v1", "source": "s1"}
-    append_csv(os.path.join(sources.log_dir, "alarms.csv"), [event], ALARM_COLUMNS)
+    AlarmLog(sources.logs, "s1").append([event])
     for verdict in ("confirmed_fault", "false_alarm", "false_alarm", "unsure"):
-        record_feedback(sources.log_dir, "operator", verdict, request_id="r", reading=1,
+        record_feedback(sources.logs, "operator", verdict, request_id="r", reading=1,
                         asset="pump-1", model_version="v1")
     model = report_for(sources, "pump-1", "day", now=NOW)["model"]
     assert [a["alarm_id"] for a in model["alarms"]["open"]] == ["s1:0:10"]

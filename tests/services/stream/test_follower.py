@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import PASSWORDS
-from tests.support.postgres import fresh_database_url
+from tests.support.postgres import fresh_database_url, record_logs_of
 from webapp.services import schema
-from webapp.services.alarms import AlarmPolicy, AlarmTracker, Verdict, alarm_log_path, read_events
+from webapp.services.alarms import AlarmPolicy, AlarmTracker, Verdict, read_events
 from webapp.services.audit import CsvAuditSink
 from webapp.services.audit_db import DatabaseAuditSink
 from webapp.services.batch.scorer import score_file
@@ -94,7 +94,8 @@ def make_follower(paths, path, **options):
     registry = ModelRegistry(paths["MODEL_STORE"])
     os.makedirs(paths["LOG_DIR"], exist_ok=True)
     follower = StreamFollower(str(path), "pump-1", ActiveModels(registry), audit_sink(paths),
-                              paths["LOG_DIR"], "stream:tests", settle_seconds=0, **options)
+                              paths["LOG_DIR"], "stream:tests", settle_seconds=0,
+                              logs=record_logs_of(paths), **options)
     follower.start()
     return follower
 
@@ -323,7 +324,7 @@ def test_a_crash_at_any_point_of_a_poll_loses_nothing_and_repeats_nothing(
     assert timestamps(audit_rows(paths)) == expected
     assert [row["line"] for row in error_rows(paths, sensor_file)] == ["17"]
     events = [(row["event"], row["alarm_id"])
-              for row in read_events(alarm_log_path(paths["LOG_DIR"]))]
+              for row in read_events(record_logs_of(paths))]
     assert [kind for kind, _ in events] == ["open", "close"]
     assert events[0][1] == events[1][1] == f"{resumed.sid}-18"
 
@@ -363,7 +364,7 @@ def test_stream_scores_and_alarms_equal_those_of_the_whole_file_at_once(paths, t
                           reading_id=f"{follower.sid}-{number}")
         expected += [(event["event"], event["alarm_id"]) for event in tracker.update(verdict)]
     raised = [(row["event"], row["alarm_id"])
-              for row in read_events(alarm_log_path(paths["LOG_DIR"]))]
+              for row in read_events(record_logs_of(paths))]
     assert raised == expected and ("close", raised[0][1]) in raised
 
 
@@ -508,6 +509,6 @@ def test_cli_once_scores_a_file_and_reports_alarms(runner, app, tmp_path):
                                  "--alarm-k", "3", "--alarm-n", "5"])
     assert result.exit_code == 0, result.output
     assert "22 lines read, 22 scored, 0 rejected, 1 alarms opened, 0 closed" in result.output
-    events = read_events(alarm_log_path(app.config["LOG_DIR"]))
+    events = read_events(app.extensions["vigie.logs"])
     assert [row["event"] for row in events] == ["open"]
     assert events[0]["asset"] == "pump-1" and events[0]["model_version"] == "v1"

@@ -13,17 +13,17 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from webapp.services import rejections
-from webapp.services.alarms import alarm_log_path, list_alarms
+from webapp.services.alarms import alarm_log, list_alarms
 from webapp.services.audit import day_files as audit_day_files
 from webapp.services.feedback import read_feedback
 from webapp.services.monitoring import drift
 from webapp.services.monitoring.app_log import LAST_ERRORS, log_errors
 from webapp.services.monitoring.database_days import DatabaseDaySummaries
 from webapp.services.monitoring.daycache import SummaryCache
+from webapp.services.monitoring.rejection_days import RejectionDays
 from webapp.services.monitoring.summaries import (LATENCY_EDGES, RATIO_EDGES, decode_matrix,
-                                                  merge_audit, merge_rejections, summarise_audit,
-                                                  summarise_rejections)
+                                                  merge_audit, summarise_audit)
+from webapp.services.record_log import logs_at
 
 ANOMALY_RATE_WARNING = 0.2
 REJECTED_SHARE_WARNING = 0.05
@@ -101,11 +101,14 @@ def days_between(start, end):
 class MonitoringSources:
     """Where the figures come from: the log folder, the model store, one summary cache."""
 
-    def __init__(self, log_dir, registry, cache=None, audit_store=None):
+    def __init__(self, log_dir, registry, cache=None, audit_store=None, logs=None):
         self.log_dir = log_dir
         self.audit_dir = os.path.join(log_dir, "audit")
         self.registry = registry
         self.cache = cache or SummaryCache(os.path.join(log_dir, "cache"))
+        # Rejections, alarms and feedback: the folder's CSV files, or the shared tables.
+        self.logs = logs_at(logs or log_dir)
+        self.rejections = RejectionDays(self.logs, self.cache)
         # The shared audit table of several hosts, when it is the store (else the day files).
         self.audit_days = DatabaseDaySummaries(audit_store) if audit_store else None
 
@@ -120,15 +123,8 @@ class MonitoringSources:
     def day_summaries(self, days):
         """[(day, audit summary, rejection summary)] for the days that have files."""
         audits = {} if self.audit_days is not None else audit_day_files(self.audit_dir)
-        rejected_files = rejections.day_files(self.log_dir)
-        result = []
-        for day in days:
-            audited = self.audit_summary(day, audits)
-            rejected = (self.cache.summary("rejections", rejected_files[day],
-                                           summarise_rejections, merge_rejections)["summary"]
-                        if day in rejected_files else {})
-            result.append((day, audited, rejected))
-        return result
+        return [(day, self.audit_summary(day, audits), self.rejections.summary(day))
+                for day in days]
 
 
 class WindowTotals:
@@ -322,21 +318,21 @@ def alarm_record(alarm):
             "duration_seconds": round(alarm.duration_seconds(), 1)}
 
 
-def alarms_section(log_dir, assets, start, end):
+def alarms_section(logs, assets, start, end):
     """Open alarms and the alarms opened inside the window, for the assets shown."""
     begin, finish = start.strftime("%Y-%m-%dT%H:%M:%S"), end.strftime("%Y-%m-%dT%H:%M:%S")
-    alarms = [a for a in list_alarms(log_dir) if a.asset in assets]
-    return {"available": os.path.exists(alarm_log_path(log_dir)),
+    alarms = [a for a in list_alarms(logs) if a.asset in assets]
+    return {"available": alarm_log(logs).marker() is not None,
             "open": [alarm_record(a) for a in alarms if a.is_open],
             "recent": [alarm_record(a) for a in alarms
                        if begin <= a.opened_at[:19] < finish][:50]}
 
 
-def precision_section(log_dir, assets):
+def precision_section(logs, assets):
     """Alarm precision per model version from all feedback so far: confirmed faults over
     confirmed faults plus false alarms ('unsure' is counted but left out of the ratio)."""
     counts = {}
-    for row in read_feedback(log_dir):
+    for row in read_feedback(logs):
         if row.get("asset") not in assets:
             continue
         label = row.get("model_version") or "?"
@@ -428,8 +424,8 @@ def monitoring_report(sources, asset=None, start=None, end=None):
     hours, totals = totals_for(sources, assets, start, end)
     operations = operations_section(hours, totals, log_errors(sources.log_dir, start, end))
     model = anomaly_section(totals)
-    model["alarms"] = alarms_section(sources.log_dir, assets, start, end)
-    model["precision"] = precision_section(sources.log_dir, assets)
+    model["alarms"] = alarms_section(sources.logs, assets, start, end)
+    model["precision"] = precision_section(sources.logs, assets)
     report = {"asset": asset or "all", "assets": assets,
               "window": {"start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
                          "end": end.strftime("%Y-%m-%dT%H:%M:%SZ")},

@@ -28,7 +28,7 @@ import pandas as pd
 
 from features.schema import DATETIME_COLUMN
 from features.validation import FieldError, validate_frame
-from webapp.services.alarms import AlarmLog, AlarmPolicy, AlarmTracker, Verdict, alarm_log_path
+from webapp.services.alarms import AlarmLog, AlarmPolicy, AlarmTracker, Verdict
 from webapp.services.audit import stream_rows
 from webapp.services.csvfiles import sniff_separator
 from webapp.services.rejections import record_rejections
@@ -75,9 +75,11 @@ class StreamFollower(FileTail):
     from_end: bool = False
     max_lines: int = DEFAULT_MAX_LINES
     settle_seconds: float = 1.0
+    logs: object = None  # where alarms and rejections go (record_log.Logs); None: log_dir
 
     def __post_init__(self):
         self.path = os.path.abspath(self.path)
+        self.logs = self.logs or self.log_dir
         self.sid = stream_id(self.path, self.asset)
         self.directory = stream_dir(self.log_dir, self.sid)
         self.checkpoint_path = os.path.join(self.directory, CHECKPOINT_FILE)
@@ -99,7 +101,7 @@ class StreamFollower(FileTail):
         """Load the checkpoint, replay a poll audited just before a crash, open the file."""
         os.makedirs(self.directory, exist_ok=True)
         self._lock_stream()
-        self.alarm_log = AlarmLog(alarm_log_path(self.log_dir), self.sid)
+        self.alarm_log = AlarmLog(self.logs, self.sid)
         saved = read_checkpoint(self.checkpoint_path)
         if saved is not None:
             self._restore(saved)
@@ -321,7 +323,7 @@ class StreamFollower(FileTail):
             {"logged_at": now, "segment": number, "file": self.segment.path if self.segment else
              self.path, "line": line, "field": name, "code": code, "message": message}
             for line, name, code, message in new], ERROR_COLUMNS)
-        record_rejections(self.log_dir, "stream", self.principal, self.asset,
+        record_rejections(self.logs, "stream", self.principal, self.asset,
                           [FieldError(*error) for error in new], request_id=self.sid)
         self.logged_error_lines.update(e[0] for e in new)
         self.totals.rejected += len({e[0] for e in new})

@@ -157,8 +157,9 @@ def test_a_batch_whose_process_died_is_reported_as_failed(app, client, login):
     login("operator")
     store = BatchStore(os.path.join(app.config["LOG_DIR"], "batches"))
     os.makedirs(store.root, exist_ok=True)
-    batch_id = store.create({"asset": "pump-1", "model_version": "v1", "principal": "operator",
-                             "channel": "batch", "filename": "x.csv"})
+    batch_id = store.reserve()
+    store.create(batch_id, {"asset": "pump-1", "model_version": "v1", "principal": "operator",
+                            "channel": "batch", "filename": "x.csv"})
     page = client.get(f"/batch/{batch_id}").get_data(as_text=True)
     assert 'http-equiv="refresh"' in page and 'id="processing"' in page  # works without JS
     store.set_status(batch_id, "running", rows_read=10)
@@ -259,7 +260,9 @@ def test_a_stored_file_name_with_cr_lf_no_longer_breaks_its_downloads(app, clien
     batch_id, status = upload_and_wait(client, normal_text(20))
     assert status["state"] == "done"
     store = BatchStore(os.path.join(app.config["LOG_DIR"], "batches"))
-    store.update_meta(batch_id, filename="bad\r\nSet-Cookie: x=1.csv")
+    meta_path = store.path(batch_id, "meta.json")
+    json.dump({**json.load(open(meta_path)), "filename": "bad\r\nSet-Cookie: x=1.csv"},
+              open(meta_path, "w"))
     response = client.get(f"/batch/{batch_id}/results.csv")
     assert response.status_code == 200
     disposition = response.headers["Content-Disposition"]

@@ -120,7 +120,8 @@ def test_the_application_role_may_write_job_states_and_add_day_summaries_only(po
     schema.upgrade(owner_url)
     assert schema.grant_app_role(owner_url, login)
     states = DatabaseJobStates(app_url, "batch")
-    states.save("a" * 32, "operator", "pump-1", meta={"filename": "x.csv"}, state={"state": "queued"})
+    states.save("a" * 32, "operator", "pump-1", meta={"filename": "x.csv"},
+                state={"state": "queued"})
     states.save("a" * 32, state={"state": "running"})  # UPDATE
     states.beat("a" * 32)
     assert states.get("a" * 32)["state"] == {"state": "running"}

@@ -67,23 +67,28 @@ class DatabaseJobStates:
                 job_states.c.kind == self.kind, job_states.c.job_id == job_id)
                 .values(**self._runner()))
 
-    def get(self, job_id):
-        """{"meta", "state", "summary", "runner"} of a job, or None when there is none."""
-        found = self._select(job_states.c.job_id == job_id)
+    def get(self, job_id, with_summary=True):
+        """{"meta", "state", "summary", "runner"} of a job, or None when there is none.
+
+        The summary (a finished batch's outline, tens of kB) is left out of the progress poll.
+        """
+        found = self._select(job_states.c.job_id == job_id, with_summary=with_summary)
         return found[0] if found else None
 
     def rows(self, principal=None, asset=None, limit=None):
-        """The jobs of this kind, newest first (of one principal or asset, when given)."""
+        """The jobs of this kind, newest first (of one principal or asset, when given), without
+        their summaries."""
         conditions = []
         if principal is not None:
             conditions.append(job_states.c.principal == principal)
         if asset is not None:
             conditions.append(job_states.c.asset == asset)
-        return self._select(*conditions, limit=limit)
+        return self._select(*conditions, limit=limit, with_summary=False)
 
-    def _select(self, *conditions, limit=None):
+    def _select(self, *conditions, limit=None, with_summary=False):
         silent = (DATABASE_NOW - job_states.c.beat_at).label("silent")
-        query = (sa.select(job_states.c.meta, job_states.c.state, job_states.c.summary,
+        summary = job_states.c.summary if with_summary else sa.null().label("summary")
+        query = (sa.select(job_states.c.meta, job_states.c.state, summary,
                            job_states.c.host, job_states.c.pid, silent)
                  .where(job_states.c.kind == self.kind, *conditions)
                  .order_by(job_states.c.created_at.desc()).limit(limit))

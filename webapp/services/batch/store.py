@@ -61,9 +61,9 @@ class BatchStore:
         write_json_atomic(self.path(batch_id, "meta.json"), meta)
         self.set_status(batch_id, QUEUED)
 
-    def _row(self, batch_id):
+    def _row(self, batch_id, with_summary=False):
         self.folder(batch_id)  # checks the id
-        row = self.states.get(batch_id)
+        row = self.states.get(batch_id, with_summary)
         if row is None:
             raise KeyError(batch_id)
         return row
@@ -116,7 +116,7 @@ class BatchStore:
     def summary(self, batch_id):
         """summary.json of a finished batch (None before)."""
         if self.states is not None:
-            return self._row(batch_id)["summary"]
+            return self._row(batch_id, with_summary=True)["summary"]
         return read_json(self.path(batch_id, "summary.json"))
 
     def list(self, principal=None, limit=20):
@@ -185,7 +185,6 @@ def process_stored_batch(store, batch_id, loaded, sink, chunk_rows=DEFAULT_CHUNK
     Runs in a background thread of the worker that received the upload; any worker can read
     its progress. The input is removed once scored: its sha256 stays in meta.json.
     """
-    meta = store.meta(batch_id)
     input_path = store.path(batch_id, "input.csv")
     total = os.path.getsize(input_path)
 
@@ -195,17 +194,15 @@ def process_stored_batch(store, batch_id, loaded, sink, chunk_rows=DEFAULT_CHUNK
                          rejected=summary.rejected, anomalies=summary.anomalies)
 
     try:
+        principal = store.meta(batch_id)["principal"]
         store.set_status(batch_id, RUNNING, bytes_read=0, bytes_total=total)
         with store.heartbeat(batch_id), open(input_path, "rb") as binary:
             summary = score_file(binary, loaded, sink, batch_id=batch_id, channel="batch",
-                                 principal=meta["principal"],
+                                 principal=principal,
                                  results_path=store.path(batch_id, "results.csv"),
                                  errors_path=store.path(batch_id, "errors.csv"),
                                  chunk_rows=chunk_rows, progress=progress,
                                  rejections_dir=rejections_dir)
-        store.finish(batch_id, summary.as_dict(), rows_read=summary.rows_read,
-                     scored=summary.scored, rejected=summary.rejected,
-                     anomalies=summary.anomalies, bytes_read=total, bytes_total=total)
     except BatchFileError as error:
         _record_failure(store, batch_id, code=error.code, params=error.params,
                         message=str(error))
@@ -218,6 +215,14 @@ def process_stored_batch(store, batch_id, loaded, sink, chunk_rows=DEFAULT_CHUNK
     finally:
         if os.path.exists(input_path):
             os.remove(input_path)
+    try:  # "done" is said once the input is gone
+        store.finish(batch_id, summary.as_dict(), rows_read=summary.rows_read,
+                     scored=summary.scored, rejected=summary.rejected,
+                     anomalies=summary.anomalies, bytes_read=total, bytes_total=total)
+    except Exception:  # noqa: BLE001 - this thread must end quietly
+        log.exception("batch %s: its outcome could not be recorded", batch_id)
+        _record_failure(store, batch_id, code="internal", message="the outcome was not saved")
+        return None
     return summary
 
 

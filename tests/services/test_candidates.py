@@ -6,8 +6,7 @@ import time
 import pytest
 
 from tests.conftest import NORMAL_CSV
-from tests.services.test_jobs import finished_pid
-from tests.support.job_states import (database_states, folder_names, set_runner,
+from tests.support.job_states import (database_states, finished_pid, folder_names, set_runner,
                                       silent_database, states_for, this_host)
 from webapp.services import candidates, database
 from webapp.services.job_states import DatabaseJobStates

@@ -1,18 +1,10 @@
 """Job states shared by batch uploads and candidate trainings: a dead runner means failed."""
 
 import os
-import subprocess
-import sys
 import time
 
+from tests.support.job_states import finished_pid
 from webapp.services import jobs
-
-
-def finished_pid():
-    """The pid of a process that has already ended."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
 
 
 def test_this_process_is_alive_and_an_ended_one_is_not():

@@ -8,9 +8,8 @@ import time
 import pytest
 
 from tests.conftest import NORMAL_CSV
-from tests.services.test_jobs import finished_pid
-from tests.support.job_states import (folder_names, set_runner, silent_database, states_for,
-                                      this_host)
+from tests.support.job_states import (finished_pid, folder_names, set_runner, silent_database,
+                                      states_for, this_host)
 from webapp.services import database
 from webapp.services.audit import CsvAuditSink
 from webapp.services.batch.store import BatchStore, start_upload

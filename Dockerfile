@@ -1,6 +1,7 @@
 # Vigie: the web application and API served by gunicorn, as one image per release.
 # Build: make docker-build (or docker build --build-arg GIT_COMMIT=$(git rev-parse HEAD) .)
-# Runtime data lives in three volumes: model_store/, logs/ and instance/ (uid 10001 writes them).
+# Runtime data lives in three volumes: model_store/, logs/ and instance/ (uid 10001 writes them);
+# a cluster adds batches/, one volume shared by its instances (deploy/compose.yaml).
 # Pinned by digest (the multi-arch index of the official image): a re-pushed tag changes nothing.
 # Where no registry is reachable, .ci/docker-build.sh builds FROM a stand-in named by the tag.
 FROM python:3.11.13-slim-bookworm@sha256:86adf8dbadc3d6e82ee5dd2c74bec2e1c2467cdad47886280501df722372d2e1
@@ -30,8 +31,8 @@ COPY . .
 RUN VIGIE_INSTANCE_DIR=/tmp/build VIGIE_LOG_DIR=/tmp/build VIGIE_MODEL_STORE=/tmp/build/store \
        VIGIE_ADMIN_PASSWORD=discarded-with-the-build-folder flask --app webapp translations \
     && rm -rf /tmp/build \
-    && mkdir -p model_store logs instance \
-    && chown vigie:vigie model_store logs instance \
+    && mkdir -p model_store logs instance batches \
+    && chown vigie:vigie model_store logs instance batches \
     && chmod 0755 .ci/docker-entrypoint.sh
 
 ARG GIT_COMMIT=unknown

@@ -32,7 +32,10 @@ class Defaults:
     API_MAX_BODY = 16 * 1024 * 1024  # bytes of one API request body
     MAX_CONTENT_LENGTH = 200 * 1024 * 1024  # largest request body: a /batch upload (413 over)
     BATCH_CHUNK_ROWS = 20_000  # rows read, scored and audited at once in a batch file
-    BATCH_STALE_SECONDS = 120  # a batch silent this long is reported as failed (process died)
+    BATCH_STALE_SECONDS = 120  # a batch or training job silent this long is reported failed
+    # Batch uploads and their results; several instances must share it (a volume, like the
+    # model store). Unset: LOG_DIR/batches.
+    BATCH_DIR = None
     WATCH_POLL_SECONDS = 5.0  # seconds between two looks at a watch folder
     LOGIN_MAX_FAILURES_PER_USER = 5  # failed logins for one user name within the window
     LOGIN_MAX_FAILURES_PER_ADDRESS = 20  # failed logins from one address within the window
@@ -100,6 +103,8 @@ def finalise(config):
     os.makedirs(config["LOG_DIR"], exist_ok=True)
     config["BABEL_DEFAULT_TIMEZONE"] = checked_timezone(config["TIMEZONE"])
     config["AUDIT_DIR"] = os.path.join(config["LOG_DIR"], "audit")
+    config["BATCH_DIR"] = os.path.abspath(str(config.get("BATCH_DIR")
+                                              or os.path.join(config["LOG_DIR"], "batches")))
     config["DATABASE"] = config.get("DATABASE_URL") or os.path.join(config["INSTANCE_DIR"],
                                                                      "vigie.db")
     if not config.get("DATABASE_URL"):

@@ -109,6 +109,17 @@ def audit_source():
     return audit_store() or current_app.config["AUDIT_DIR"]
 
 
+def job_states(kind):
+    """Where background jobs of `kind` ("batch", "training") keep their state: None for the
+    JSON files of this host, the shared job_states table when the database is PostgreSQL."""
+    from webapp.services import database
+    target = current_app.config["DATABASE"]
+    if database.is_sqlite(target):
+        return None
+    from webapp.services.job_states import DatabaseJobStates
+    return DatabaseJobStates(target, kind)
+
+
 def monitoring_sources():
     """The monitoring figures' sources; made on first use (its libraries are heavy), and its
     summary cache is only a speed-up: the files (or the audit table) stay the truth."""

@@ -10,10 +10,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 
 import pytest
 
-from tests.conftest import PASSWORDS
+from tests.conftest import NORMAL_CSV, PASSWORDS
 from tests.support.cluster import (READING, audit_by_request, audit_channels, post_json, predict,
                                    run_load)
 
@@ -53,6 +54,28 @@ class Browser:
         with self.opener.open(self.url + path, data=data, timeout=10) as response:
             return response.status, response.read().decode(), response.headers
 
+    def post_file(self, path, fields, name, content, file_field="file"):
+        """A multipart form with one file; returns (status, page, the URL it ended on)."""
+        _, page, _ = self.get(path)
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        boundary = uuid.uuid4().hex
+        parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'
+                 f"{value}\r\n".encode() for key, value in {**fields, "csrf_token": token}.items()]
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; '
+                     f'filename="{name}"\r\nContent-Type: text/csv\r\n\r\n'.encode()
+                     + content + f"\r\n--{boundary}--\r\n".encode())
+        request = urllib.request.Request(
+            self.url + path, data=b"".join(parts),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        with self.opener.open(request, timeout=30) as response:
+            return response.status, response.read().decode(), response.geturl()
+
+    def on(self, url):
+        """The same browser (cookies) speaking to another address."""
+        other = Browser(url)
+        other.opener = self.opener
+        return other
+
 
 def test_login_form_and_api_through_nginx_reach_both_instances(cluster):
     browser = Browser(cluster.url)
@@ -82,6 +105,52 @@ def test_a_switch_on_one_instance_answers_from_the_other_within_a_second(cluster
         while active_answer(other, cluster) != version:
             assert time.monotonic() - switched < 1.0, f"{other} still answers the old version"
             time.sleep(0.05)
+
+
+def test_a_batch_uploaded_to_one_instance_is_followed_and_downloaded_through_the_other(
+        cluster):
+    first, second = (Browser(instance.url) for instance in cluster.instances)
+    first.post_form("/login", {"username": "admin", "password": PASSWORDS["admin"]})
+    second = first.on(second.url)
+    lines = [",".join(READING)] + [",".join(str(v) for v in READING.values())] * 40
+    status, _, landed = first.post_file("/batch/", {"asset": "pump-1"}, "line 3.csv",
+                                        ("\n".join(lines) + "\n").encode())
+    assert status == 200 and landed.startswith(cluster.instances[0].url + "/batch/"), landed
+    batch_id = landed.rstrip("/").rsplit("/", 1)[1]
+    deadline = time.monotonic() + 30
+    while True:  # the page's poll, answered by the instance that does not run the batch
+        _, body, _ = second.get(f"/batch/{batch_id}/status")
+        state = json.loads(body)
+        if state["state"] in ("done", "failed") or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert state["state"] == "done" and state["scored"] == 40, state
+    _, page, _ = second.get("/batch/")
+    assert batch_id in page and "line 3.csv" in page
+    _, results, _ = second.get(f"/batch/{batch_id}/results.csv")
+    assert len(results.splitlines()) == 41
+    assert audit_channels(cluster.database_url).get(("batch", "admin")) == 40
+
+
+def test_a_training_started_on_one_instance_is_followed_through_the_other(cluster):
+    first = Browser(cluster.instances[0].url)
+    first.post_form("/login", {"username": "admin", "password": PASSWORDS["admin"]})
+    second = first.on(cluster.instances[1].url)
+    with open(NORMAL_CSV, "rb") as handle:
+        status, _, landed = first.post_file("/admin/models/train",
+                                            {"asset": "pump-1", "normal_rows": "100"},
+                                            "normal.csv", handle.read(), "normal_file")
+    assert status == 200 and "/admin/models/jobs/" in landed, landed
+    job_id = landed.rstrip("/").rsplit("/", 1)[1]
+    deadline = time.monotonic() + 60
+    while True:
+        _, body, _ = second.get(f"/admin/models/jobs/{job_id}.json")
+        job = json.loads(body)
+        if job["state"] in ("done", "failed") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert job["state"] == "done" and job["version"] == "v3", job
+    assert active_answer(cluster.instances[1].url, cluster) in ("v1", "v2")  # not activated
 
 
 def check_every_answer_audited_once(cluster, load):

@@ -144,6 +144,34 @@ def test_the_application_role_may_add_to_the_record_logs_never_change_them(
     assert len(acknowledgements(Logs(tmp_path, app_url))["s1:1:42"]) == 1
 
 
+def test_the_application_role_may_write_job_states_and_add_day_summaries_only(postgres_server):
+    from webapp.services.job_states import DatabaseJobStates
+    from webapp.services.monitoring.database_days import monitoring_days
+    name = postgres_server.create_database()
+    owner_url = postgres_server.url(name)
+    login = "vigie_web_" + uuid.uuid4().hex[:8]
+    postgres_server.sql(f"CREATE ROLE {login} LOGIN")
+    app_url = postgres_server.url(name, user=login)
+    schema.upgrade(owner_url)
+    assert schema.grant_app_role(owner_url, login)
+    states = DatabaseJobStates(app_url, "batch")
+    states.save("a" * 32, "operator", "pump-1", meta={"filename": "x.csv"},
+                state={"state": "queued"})
+    states.save("a" * 32, state={"state": "running"})  # UPDATE
+    states.beat("a" * 32)
+    assert states.get("a" * 32)["state"] == {"state": "running"}
+    with database.engine(app_url).begin() as connection:
+        connection.execute(monitoring_days.insert().values(
+            kind="audit", day="2026-03-04", summary="{}", computed_at="now"))
+    with psycopg.connect(app_url.replace("+psycopg", ""), autocommit=True) as connection:
+        for statement in ("DELETE FROM job_states", "TRUNCATE job_states",
+                          "UPDATE monitoring_days SET summary = '[]'",
+                          "DELETE FROM monitoring_days", "DROP TABLE monitoring_days"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                connection.execute(statement)
+        assert connection.execute("SELECT count(*) FROM monitoring_days").fetchone() == (1,)
+
+
 def test_an_instance_refuses_to_serve_on_an_old_schema_until_db_upgrade(postgres_server, paths):
     url = postgres_server.url(postgres_server.create_database())
     settings = {**paths, "DATABASE_URL": url, "ADMIN_PASSWORD": PASSWORDS["admin"]}

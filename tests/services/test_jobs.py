@@ -1,18 +1,10 @@
 """Job states shared by batch uploads and candidate trainings: a dead runner means failed."""
 
 import os
-import subprocess
-import sys
 import time
 
+from tests.support.job_states import finished_pid
 from webapp.services import jobs
-
-
-def finished_pid():
-    """The pid of a process that has already ended."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
 
 
 def test_this_process_is_alive_and_an_ended_one_is_not():
@@ -34,3 +26,23 @@ def test_a_silent_or_dead_runner_is_abandoned():
 def test_a_runner_on_another_host_is_judged_by_silence_only():
     stamp = {**jobs.runner_stamp(), "host": "another-host", "pid": finished_pid()}
     assert not jobs.abandoned(stamp, stale_seconds=60)
+
+
+def test_a_heartbeat_beats_while_the_block_runs_and_survives_a_failed_beat():
+    beats = []
+
+    def beat():
+        beats.append(time.monotonic())
+        if len(beats) == 1:
+            raise OSError("the store is away for a moment")
+
+    with jobs.heartbeat(beat, 0.05):
+        time.sleep(0.4)
+    count = len(beats)
+    time.sleep(0.15)
+    assert count >= 3 and len(beats) == count  # it went on after the failure, and stopped
+
+
+def test_heartbeats_come_several_times_within_the_stale_limit():
+    assert jobs.heartbeat_every(120) == 10
+    assert jobs.heartbeat_every(2) == 0.5

@@ -1,4 +1,9 @@
-"""Two Vigie instances (gunicorn) sharing one model store and one PostgreSQL, behind nginx."""
+"""Two Vigie instances (gunicorn) sharing one model store and one PostgreSQL, behind nginx.
+
+Like a real cluster they share three things: the model store, the database, and the batch
+folder (VIGIE_BATCH_DIR: uploads and results, a shared volume in deploy/); each has its own
+log and instance folders.
+"""
 
 import contextlib
 import http.client
@@ -70,6 +75,7 @@ def running_cluster(base_paths, database_url, keys, count=2, workers=2):
         for number in range(count):
             root = os.path.join(base_paths["ROOT"], f"instance-{number + 1}")
             paths = {"MODEL_STORE": base_paths["MODEL_STORE"], "DATABASE_URL": database_url,
+                     "BATCH_DIR": os.path.join(base_paths["ROOT"], "batches"),
                      "LOG_DIR": os.path.join(root, "logs"),
                      "INSTANCE_DIR": os.path.join(root, "instance")}
             instance = Instance(paths, env)

@@ -157,8 +157,9 @@ def test_a_batch_whose_process_died_is_reported_as_failed(app, client, login):
     login("operator")
     store = BatchStore(os.path.join(app.config["LOG_DIR"], "batches"))
     os.makedirs(store.root, exist_ok=True)
-    batch_id = store.create({"asset": "pump-1", "model_version": "v1", "principal": "operator",
-                             "channel": "batch", "filename": "x.csv"})
+    batch_id = store.reserve()
+    store.create(batch_id, {"asset": "pump-1", "model_version": "v1", "principal": "operator",
+                            "channel": "batch", "filename": "x.csv"})
     page = client.get(f"/batch/{batch_id}").get_data(as_text=True)
     assert 'http-equiv="refresh"' in page and 'id="processing"' in page  # works without JS
     store.set_status(batch_id, "running", rows_read=10)
@@ -259,8 +260,61 @@ def test_a_stored_file_name_with_cr_lf_no_longer_breaks_its_downloads(app, clien
     batch_id, status = upload_and_wait(client, normal_text(20))
     assert status["state"] == "done"
     store = BatchStore(os.path.join(app.config["LOG_DIR"], "batches"))
-    store.update_meta(batch_id, filename="bad\r\nSet-Cookie: x=1.csv")
+    meta_path = store.path(batch_id, "meta.json")
+    json.dump({**json.load(open(meta_path)), "filename": "bad\r\nSet-Cookie: x=1.csv"},
+              open(meta_path, "w"))
     response = client.get(f"/batch/{batch_id}/results.csv")
     assert response.status_code == 200
     disposition = response.headers["Content-Disposition"]
     assert "\r" not in disposition and "\n" not in disposition
+
+
+@pytest.fixture
+def database_url(request):
+    """The embedded default unless a test asks for PostgreSQL (indirect parametrisation)."""
+    from tests.support.postgres import fresh_database_url
+    return fresh_database_url(request) if hasattr(request, "param") else None
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_the_page_follows_a_batch_on_either_store_and_lists_it(app, client, login,
+                                                               database_url):
+    login("operator")
+    batch_id, status = upload_and_wait(client, normal_text(30), filename="line 3.csv")
+    assert status["state"] == "done" and status["scored"] == 30
+    assert "pid" not in status and "host" not in status
+    assert "line 3.csv" in client.get("/batch/").get_data(as_text=True)
+    assert "30" in client.get(f"/batch/{batch_id}").get_data(as_text=True)
+    download = client.get(f"/batch/{batch_id}/results.csv")
+    assert download.status_code == 200 and len(download.data.splitlines()) == 31
+    folder = os.path.join(app.config["BATCH_DIR"], batch_id)
+    state_files = {"meta.json", "status.json", "summary.json"} & set(os.listdir(folder))
+    assert state_files == (set() if database_url else {"meta.json", "status.json",
+                                                       "summary.json"})
+
+
+def test_the_batch_folder_is_a_setting(paths, tmp_path):
+    from webapp import create_app
+    shared = tmp_path / "shared-batches"
+    app = create_app({**paths, "TESTING": True, "BATCH_DIR": str(shared)})
+    assert app.config["BATCH_DIR"] == str(shared)
+    default = create_app({**paths, "TESTING": True})
+    assert default.config["BATCH_DIR"] == os.path.join(default.config["LOG_DIR"], "batches")
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_poll_while_the_database_is_away_is_a_clear_503(client, login, database_url,
+                                                          monkeypatch):
+    import sqlalchemy as sa
+
+    from webapp.services.job_states import DatabaseJobStates
+    login("operator")
+    batch_id, _ = upload_and_wait(client, normal_text(5))
+
+    def away(self, *args, **kwargs):
+        raise sa.exc.OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(DatabaseJobStates, "_select", away)
+    response = client.get(f"/batch/{batch_id}/status", headers={"Accept": "application/json"})
+    assert response.status_code == 503
+    assert "base de données est indisponible" in response.get_json()["error"]

@@ -20,7 +20,10 @@ def monitoring_cli():
               help="hour, day, 7d or 30d: the days whose summaries are built.")
 @with_appcontext
 def refresh_command(window):
-    """Summarise the audit days of the window (cached under LOG_DIR/cache) and print the status.
+    """Summarise the audit days of the window and print the status.
+
+    The summaries are cached under LOG_DIR/cache, or on PostgreSQL in the monitoring_days table
+    (closed days), where every worker of every instance finds them.
 
     Run after a deployment or from cron at night so that the first page view of a long
     history does not pay for reading every day file.

@@ -1,7 +1,9 @@
 """Candidate versions: background training from uploaded files, and comparison with the active one.
 
-A job's state lives in LOG_DIR/jobs/<id>.json, replaced atomically at each step, so that any
-gunicorn worker can answer the progress poll, whichever worker runs the training.
+A job's state lives in LOG_DIR/jobs/<id>.json, replaced atomically at each step, or on several
+hosts (`states` given) in a row of the shared job_states table, so that any worker of any
+instance can answer the progress poll, whichever worker runs the training. The uploads stay in
+LOG_DIR/jobs/<id>/ of the host that runs it.
 """
 
 import glob
@@ -10,6 +12,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -21,7 +24,8 @@ from features.schema import LABEL_COLUMN, is_valid_asset_name
 from features.validation import SchemaError
 from webapp.services.audit import asset_rows_since
 from webapp.services.evaluation import evaluate_model
-from webapp.services.jobs import DONE, FAILED, QUEUED, RUNNING, UNFINISHED, process_alive
+from webapp.services.jobs import (DONE, FAILED, QUEUED, RUNNING, UNFINISHED, abandoned, heartbeat,
+                                  heartbeat_every, process_alive)
 from webapp.services.lifecycle import ACTIVATE, TRAIN
 from webapp.services.storage import utc_now_iso, write_json_atomic
 from webapp.services.training import TrainingError, load_training_frame, train_version
@@ -59,29 +63,47 @@ def _job_path(log_dir, job_id):
     return os.path.join(jobs_dir(log_dir), f"{job_id}.json")
 
 
-def write_job(log_dir, job):
-    """Replace a job's state file atomically (pollers never read half a file)."""
+def write_job(log_dir, job, states=None):
+    """Replace a job's state atomically (pollers never read half a file, or half a row)."""
     path = _job_path(log_dir, job["id"])
     job = {**job, "updated_at": utc_now_iso()}
-    write_json_atomic(path, job, indent=1, sort_keys=True)
+    if states is not None:
+        states.save(job["id"], job["created_by"], job["asset"], state=job)
+    else:
+        write_json_atomic(path, job, indent=1, sort_keys=True)
     return job
 
 
-def read_job(log_dir, job_id):
-    """A job's state; a running job whose process is gone is reported as failed."""
-    try:
-        with open(_job_path(log_dir, job_id), encoding="utf-8") as handle:
-            job = json.load(handle)
-    except FileNotFoundError:
-        raise JobNotFound(f"no training job {job_id!r}") from None
-    if job["state"] in UNFINISHED and not process_alive(job.get("pid")):
+def read_job(log_dir, job_id, states=None, stale_seconds=120):
+    """A job's state; a running job whose process is gone is reported as failed.
+
+    On several hosts the runner is gone when its heartbeat is older than `stale_seconds` (its
+    host may be down) or when it was a process of this host that no longer exists.
+    """
+    path = _job_path(log_dir, job_id)
+    if states is not None:
+        row = states.get(job_id)
+        if row is None:
+            raise JobNotFound(f"no training job {job_id!r}")
+        job, dead = row["state"], abandoned(row["runner"], stale_seconds)
+    else:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                job = json.load(handle)
+        except FileNotFoundError:
+            raise JobNotFound(f"no training job {job_id!r}") from None
+        dead = not process_alive(job.get("pid"))
+    if job["state"] in UNFINISHED and dead:
         job = {**job, "state": FAILED, "problem": "stopped",
                "message": "the server process running this training stopped; start it again"}
     return job
 
 
-def jobs_for_version(log_dir, asset, version):
+def jobs_for_version(log_dir, asset, version, states=None):
     """The finished jobs that produced this version (normally one)."""
+    if states is not None:
+        return [row["state"] for row in states.rows(asset=asset)
+                if row["state"].get("version") == version]
     found = []
     for path in glob.glob(os.path.join(jobs_dir(log_dir), "*.json")):
         try:
@@ -94,10 +116,12 @@ def jobs_for_version(log_dir, asset, version):
     return found
 
 
-def new_job(log_dir, asset, created_by, normal_upload, labelled_upload=None, normal_rows=None):
+def new_job(log_dir, asset, created_by, normal_upload, labelled_upload=None, normal_rows=None,
+            states=None):
     """Save the uploads in a new job folder and record the job as queued; returns the job.
 
     Uploads are (original_name, binary file object) pairs; the asset name is checked first.
+    When the job cannot be recorded (a full disk, the database away) its uploads are removed.
     """
     if not is_valid_asset_name(asset):
         raise TrainingError(f"invalid asset name {asset!r}: use letters, digits, '-' or '_' "
@@ -108,29 +132,44 @@ def new_job(log_dir, asset, created_by, normal_upload, labelled_upload=None, nor
            "state": QUEUED, "step": "queued", "progress": 0, "normal_rows": normal_rows,
            "version": None, "message": "", "errors": [], "comparison": None,
            "pid": os.getpid()}
-    for kind, upload in (("normal", normal_upload), ("labelled", labelled_upload)):
-        if upload is None:
-            job[f"{kind}_file"] = None
-            continue
-        name = safe_upload_name(upload[0], f"{kind}.csv")
-        os.makedirs(os.path.join(folder, kind), exist_ok=True)
-        with open(os.path.join(folder, kind, name), "wb") as handle:
-            while block := upload[1].read(1 << 20):
-                handle.write(block)
-        job[f"{kind}_file"] = name
-    return write_job(log_dir, job)
+    try:
+        for kind, upload in (("normal", normal_upload), ("labelled", labelled_upload)):
+            if upload is None:
+                job[f"{kind}_file"] = None
+                continue
+            name = safe_upload_name(upload[0], f"{kind}.csv")
+            os.makedirs(os.path.join(folder, kind), exist_ok=True)
+            with open(os.path.join(folder, kind, name), "wb") as handle:
+                while block := upload[1].read(1 << 20):
+                    handle.write(block)
+            job[f"{kind}_file"] = name
+        return write_job(log_dir, job, states)
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
-def start_job(job, registry, lifecycle, log_dir):
+def start_job(job, registry, lifecycle, log_dir, states=None, stale_seconds=120):
     """Run the training in a background thread of this process; returns the thread."""
-    thread = threading.Thread(target=run_job, args=(job, registry, lifecycle, log_dir),
+    thread = threading.Thread(target=run_job, args=(job, registry, lifecycle, log_dir, states,
+                                                    stale_seconds),
                               name=f"train-{job['id'][:8]}", daemon=True)
     thread.start()
     return thread
 
 
-def run_job(job, registry, lifecycle, log_dir):
-    """Validate, train, compare; every step is written to the job file. Never raises."""
+def run_job(job, registry, lifecycle, log_dir, states=None, stale_seconds=120):
+    """Validate, train, compare; every step is written to the job's state. Never raises.
+
+    On several hosts a heartbeat says, during a long fit, that this process still runs it.
+    """
+    if states is None:
+        return _run_job(job, registry, lifecycle, log_dir, None)
+    with heartbeat(lambda: states.beat(job["id"]), heartbeat_every(stale_seconds)):
+        return _run_job(job, registry, lifecycle, log_dir, states)
+
+
+def _run_job(job, registry, lifecycle, log_dir, states):
     folder = os.path.join(jobs_dir(log_dir), job["id"])
     normal_path = os.path.join(folder, "normal", job["normal_file"])
     labelled_path = (os.path.join(folder, "labelled", job["labelled_file"])
@@ -138,7 +177,7 @@ def run_job(job, registry, lifecycle, log_dir):
 
     def step(name, **changes):
         job.update(changes, step=name, progress=STEPS[name], state=RUNNING, pid=os.getpid())
-        write_job(log_dir, job)
+        write_job(log_dir, job, states)
 
     try:
         step("validating")
@@ -173,7 +212,10 @@ def run_job(job, registry, lifecycle, log_dir):
         log.exception("training job %s failed", job["id"])
         job.update(state=FAILED, problem="unexpected",
                    message="the training failed unexpectedly; the error is in logs/app.log")
-    write_job(log_dir, job)
+    try:
+        write_job(log_dir, job, states)
+    except Exception:  # noqa: BLE001 - the store is away: the silent job is reported failed
+        log.exception("training job %s: its outcome could not be recorded", job["id"])
     return job
 
 

@@ -14,7 +14,7 @@ from wtforms import SelectField
 
 from features.schema import SENSORS_BY_NAME
 from webapp.errors import error_response
-from webapp.extensions import active_models, audit_sink, record_logs, registry
+from webapp.extensions import active_models, audit_sink, job_states, record_logs, registry
 from webapp.services.batch.reader import BatchFileError
 from webapp.services.batch.store import BatchStore, start_upload
 from webapp.services.csvfiles import excel_fr_lines
@@ -36,9 +36,9 @@ class UploadForm(FlaskForm):
 
 
 def batch_store():
-    """The batch folders of this installation (logs/batches/)."""
-    return BatchStore(os.path.join(current_app.config["LOG_DIR"], "batches"),
-                      current_app.config["BATCH_STALE_SECONDS"])
+    """The batches of this installation: folders in BATCH_DIR, states in files or the database."""
+    return BatchStore(current_app.config["BATCH_DIR"], current_app.config["BATCH_STALE_SECONDS"],
+                      job_states("batch"))
 
 
 def upload_limit():
@@ -180,7 +180,8 @@ def result(batch_id):
 @bp.route("/<batch_id>/status")
 @role_required("operator")
 def status(batch_id):
-    """status.json for the page's polling (any worker can answer: the state is in files)."""
+    """The status for the page's polling (any worker of any instance can answer: the state is in
+    files, or in the shared database)."""
     visible_meta(batch_id)
     status = {key: value for key, value in batch_store().status(batch_id).items()
               if key not in ("pid", "host")}

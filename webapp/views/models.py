@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 
 from features.schema import ASSET_NAME_PATTERN, SENSOR_COLUMNS
 from features.validation import FieldError
-from webapp.extensions import audit_source, lifecycle, record_logs, registry
+from webapp.extensions import audit_source, job_states, lifecycle, record_logs, registry
 from webapp.services import candidates
 from webapp.services.csvfiles import CsvFormatError
 from webapp.services.evidence import switch_evidence
@@ -184,11 +184,12 @@ def train():
                 current_app.config["LOG_DIR"], form.asset.data, current_user.principal,
                 (form.normal_file.data.filename, form.normal_file.data.stream),
                 (labelled.filename, labelled.stream) if labelled else None,
-                form.normal_rows.data)
+                form.normal_rows.data, job_states("training"))
         except TrainingError as exc:
             form.asset.errors.append(str(exc))
         else:
-            candidates.start_job(job, registry(), lifecycle(), current_app.config["LOG_DIR"])
+            candidates.start_job(job, registry(), lifecycle(), current_app.config["LOG_DIR"],
+                                 job_states("training"), current_app.config["BATCH_STALE_SECONDS"])
             return redirect(url_for("models_admin.job_page", job_id=job["id"]), 303)
     status = 400 if form.is_submitted() else 200
     return render_template("models/train.html", form=form, assets=registry().assets(),
@@ -251,7 +252,8 @@ def job_status(job_id):
 
 def find_job(job_id):
     try:
-        return candidates.read_job(current_app.config["LOG_DIR"], job_id)
+        return candidates.read_job(current_app.config["LOG_DIR"], job_id, job_states("training"),
+                                   current_app.config["BATCH_STALE_SECONDS"])
     except candidates.JobNotFound:
         abort(404)
 
@@ -262,7 +264,8 @@ def candidate(asset, version):
     row = find_version(asset, version)
     form = CompareForm()
     labelled = [job["comparison"] for job in candidates.jobs_for_version(
-        current_app.config["LOG_DIR"], asset, version) if job.get("comparison")]
+        current_app.config["LOG_DIR"], asset, version, job_states("training"))
+        if job.get("comparison")]
     status = 200
     if form.validate_on_submit():
         try:

@@ -112,9 +112,20 @@ down)
     $compose -f "$COMPOSE_FILE" --env-file deploy/.env down
     ;;
 test)
+    # CLUSTER_TLS=1: the TLS site, with a throwaway self-signed certificate for 127.0.0.1.
+    tls=${CLUSTER_TLS:-0}
     env_file=$(mktemp)
+    work=$(mktemp -d)
     port=$(free_port)
+    https_port=$(free_port)
     subnet=$((200 + RANDOM % 50))  # the front network of this throwaway project only
+    site=http
+    if [[ $tls == 1 ]]; then
+        site=https
+        openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+            -addext subjectAltName=IP:127.0.0.1 -keyout "$work/server.key" \
+            -out "$work/server.crt" 2>/dev/null
+    fi
     cat > "$env_file" <<ENV
 VIGIE_DB_OWNER_PASSWORD=$(openssl rand -hex 16)
 VIGIE_DB_APP_PASSWORD=$(openssl rand -hex 16)
@@ -122,22 +133,37 @@ VIGIE_SECRET_KEY=$(openssl rand -hex 32)
 VIGIE_MODEL_SIGNING_KEY=$(openssl rand -hex 32)
 VIGIE_ADMIN_PASSWORD=cluster-test-admin
 VIGIE_HTTP_PORT=$port
-VIGIE_HTTPS_PORT=$(free_port)
-VIGIE_HTTPS=0
-VIGIE_NGINX_SITE=http
+VIGIE_HTTPS_PORT=$https_port
+VIGIE_HTTPS=$tls
+VIGIE_NGINX_SITE=$site
+VIGIE_TLS_DIR=$work
 VIGIE_FRONT_NET=10.89.$subnet
 ENV
     project=(-p "vigie-cluster-test-$$" -f "$COMPOSE_FILE" --env-file "$env_file")
-    trap '$compose "${project[@]}" down -v >/dev/null 2>&1 || true; rm -f "$env_file"' EXIT
+    trap '$compose "${project[@]}" down -v >/dev/null 2>&1 || true; rm -rf "$env_file" "$work"' EXIT
     build_image
     log "image built"
     start_cluster "${project[@]}"
-    base="http://127.0.0.1:$port"
+    if [[ $tls == 1 ]]; then
+        base="https://127.0.0.1:$https_port"
+        curl() { command curl --cacert "$work/server.crt" "$@"; }
+        inside=https://nginx  # from a container: nginx's TLS site (the certificate names 127.0.0.1)
+    else
+        base="http://127.0.0.1:$port"
+        inside=http://nginx
+    fi
     for _ in $(seq 120); do
         curl -fsS "$base/readyz" >/dev/null 2>&1 && break
         sleep 1
     done
     log "ready through nginx: $(curl -fsS "$base/readyz")"
+    if [[ $tls == 1 ]]; then
+        redirect=$(command curl -s -o /dev/null -w '%{http_code} %{redirect_url}' \
+            "http://127.0.0.1:$port/readyz?x=1")
+        [[ $redirect == "308 https://127.0.0.1/readyz?x=1" ]] \
+            || { echo "cluster-test: plain HTTP answered '$redirect', not a 308 to https://" >&2; exit 1; }
+        log "plain HTTP answers $redirect (the TLS site's standard port)"
+    fi
     vigie() { $compose "${project[@]}" exec -T "$@"; }
     operator=$(vigie vigie1 flask --app webapp apikeys create cluster-operator --role operator | tail -n 1)
     admin=$(vigie vigie1 flask --app webapp apikeys create cluster-admin --role admin | tail -n 1)
@@ -156,16 +182,17 @@ ENV
     # directly (vigie2 over the front network) until it answers the new version.
     version=$(vigie vigie1 flask --app webapp train --asset pump-1 --data data/anomaly-free.csv | tail -n 1)
     log "trained pump-1 $version on vigie1 (not active)"
-    seen=$(vigie vigie1 python - "$admin" "$operator" "$reading" "$version" <<'PYTHON'
-import json, sys, time, urllib.request
-admin, operator, reading, wanted = sys.argv[1:]
+    seen=$(vigie vigie1 python - "$admin" "$operator" "$reading" "$version" "$inside" <<'PYTHON'
+import json, ssl, sys, time, urllib.request
+admin, operator, reading, wanted, nginx = sys.argv[1:]
 
 def post(url, key, body):
     request = urllib.request.Request(url, data=body.encode(), headers={
         "X-API-Key": key, "Content-Type": "application/json"})
-    return json.load(urllib.request.urlopen(request, timeout=10))
+    return json.load(urllib.request.urlopen(request, timeout=10,
+                                            context=ssl._create_unverified_context()))
 
-post("http://nginx/api/v1/models/active", admin, json.dumps(
+post(nginx + "/api/v1/models/active", admin, json.dumps(
     {"asset": "pump-1", "version": wanted, "reason": "make cluster-test"}))
 switched = time.monotonic()
 for name, url in (("vigie1", "http://127.0.0.1:8000"), ("vigie2", "http://vigie2:8000")):
@@ -187,6 +214,52 @@ PYTHON
         [[ $rows == 1 ]] || { echo "cluster-test: no audit row for $id ($instance)" >&2; exit 1; }
         log "$instance answers $version ${took} s after the switch, audited once ($id)"
     done 3<<<"$seen"  # not stdin: compose exec reads it
+    # Forwarded headers are believed from nginx only: from inside vigie2 (an address of the
+    # front network that is not nginx's), a failed sign-in with a forged X-Forwarded-For through
+    # nginx, and the same straight to vigie1. Both must be counted against vigie2's address:
+    # through nginx that is what nginx says (not nginx's own address), straight the forged
+    # header is ignored.
+    addresses=$(vigie vigie2 python - "$inside" <<'PYTHON'
+import http.cookiejar, re, socket, ssl, sys, urllib.error, urllib.parse, urllib.request
+nginx = sys.argv[1]
+def source_towards(host):
+    """The address this container's packets to `host` leave from (it is on two networks)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.connect((socket.gethostbyname(host), 8000))
+    return probe.getsockname()[0]
+
+vigie1 = socket.gethostbyname("vigie1")
+class AnyScheme(http.cookiejar.DefaultCookiePolicy):
+    def return_ok_secure(self, cookie, request):  # a forger sends Secure cookies over HTTP too
+        return True
+
+def failed_login(base, name):
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar(policy=AnyScheme())),
+        urllib.request.HTTPSHandler(context=ssl._create_unverified_context()))
+    page = opener.open(base + "/login", timeout=10).read().decode()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    data = urllib.parse.urlencode({"username": name, "password": "wrong",
+                                   "csrf_token": token}).encode()
+    request = urllib.request.Request(base + "/login", data=data, headers={
+        "Referer": base + "/login", "X-Forwarded-For": "203.0.113.9"})
+    try:
+        opener.open(request, timeout=10)
+    except urllib.error.HTTPError as error:
+        assert error.code == 401, (base, error.code)
+
+failed_login(nginx, "cluster-test-via-nginx")
+print("cluster-test-via-nginx", source_towards("nginx"))
+failed_login(f"http://{vigie1}:8000", "cluster-test-direct")
+print("cluster-test-direct", source_towards(vigie1))
+PYTHON
+)
+    while read -r name expected <&3; do
+        recorded=$(vigie db psql -U vigie_owner -d vigie -tAc \
+            "SELECT string_agg(address, ',') FROM login_failures WHERE username = '$name'" </dev/null)
+        [[ $recorded == "$expected" ]] || { echo "cluster-test: $name counted against '$recorded', not $expected" >&2; exit 1; }
+        log "$name: counted against $expected, the sender's address (its forged X-Forwarded-For ignored)"
+    done 3<<<"$addresses"
     log "passed"
     ;;
 *)

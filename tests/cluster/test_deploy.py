@@ -62,7 +62,7 @@ def test_compose_mounts_every_nginx_file_and_keeps_the_official_images():
         if name.endswith(".conf") and not name.startswith("site-"):
             assert f"./nginx/{name}:/etc/nginx/{name}:ro" in compose, name
     assert "./nginx/site-${VIGIE_NGINX_SITE:-http}.conf:/etc/nginx/vigie-site.conf:ro" in compose
-    assert "./tls:/etc/nginx/tls:ro" in compose
+    assert "${VIGIE_TLS_DIR:-./tls}:/etc/nginx/tls:ro" in compose
     # The stand-ins of .ci/cluster-stand-ins.sh take these names on machines without a
     # registry; the recipe itself names the official images.
     assert "image: docker.io/library/postgres:15-bookworm" in compose

@@ -77,3 +77,17 @@ wait_healthy() {
 without_systemd_noise() {
     "$@" 2> >(grep -v 'systemd connection' >&2)
 }
+
+# The machine's own Debian package sources, for mmdebstrap (podman-setup.sh, cluster-stand-ins.sh).
+debian_sources() {
+    # As apt uses them; third-party lists are left out (their keys are not in the base).
+    local file found=()
+    for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+        [[ -s $file ]] || continue
+        if grep -Eq '^[^#]*(deb\.debian\.org|security\.debian\.org|/debian(-security)?[/ ]|debian-archive-keyring)' "$file"; then
+            found+=("$file")
+        fi
+    done
+    ((${#found[@]})) || found=("http://deb.debian.org/debian")
+    printf '%s\n' "${found[@]}"
+}

@@ -9,6 +9,7 @@
 # Idempotent. As root only; a rootless developer's podman is left as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source .ci/lib.sh
 
 CONTAINERS_CONF=/etc/containers/containers.conf
 CONF_MARKER="# written by Vigie .ci/podman-setup.sh"
@@ -61,20 +62,6 @@ base_image() {
     name=${name%@sha256:*}  # a stand-in is named by the tag: a digest cannot be made up
     [[ $name == */* ]] || name="docker.io/library/$name"
     echo "$name"
-}
-
-debian_sources() {
-    # The machine's own Debian package sources, as apt uses them (third-party lists left out:
-    # their keys are not in the base).
-    local file found=()
-    for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-        [[ -s $file ]] || continue
-        if grep -Eq '^[^#]*(deb\.debian\.org|security\.debian\.org|/debian(-security)?[/ ]|debian-archive-keyring)' "$file"; then
-            found+=("$file")
-        fi
-    done
-    ((${#found[@]})) || found=("http://deb.debian.org/debian")
-    printf '%s\n' "${found[@]}"
 }
 
 build_stand_in_base() {

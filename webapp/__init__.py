@@ -1,9 +1,11 @@
 """Vigie: anomaly detection on pump sensor readings, as a Flask web application and API."""
 
+import ipaddress
 import logging
 
 import click
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.config import finalise
 from webapp.services import database, schema, users
@@ -30,11 +32,60 @@ def create_app(overrides=None):
     return app
 
 
+def proxy_networks(text):
+    """The networks of a comma-separated list of addresses or networks; ValueError when wrong."""
+    networks = []
+    for item in str(text or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError as error:
+            raise ValueError(f"VIGIE_TRUSTED_PROXY_ADDRESSES: {item!r} is neither an address "
+                             "nor a network (for example 10.89.0.0/24 or 127.0.0.2)") from error
+    return networks
+
+
+def _peer_in(networks, address):
+    try:
+        peer = ipaddress.ip_address(address or "")
+    except ValueError:  # a Unix socket or no peer at all: not a declared proxy
+        return False
+    return any(peer in network for network in networks)
+
+
+class DeclaredProxyFix:
+    """ProxyFix for requests whose peer is a declared proxy; every other request untouched."""
+
+    def __init__(self, app, hops, networks):
+        self.app = app
+        self.fixed = ProxyFix(app, x_for=hops, x_proto=hops, x_host=hops)
+        self.networks = networks
+
+    def __call__(self, environ, start_response):
+        if _peer_in(self.networks, environ.get("REMOTE_ADDR")):
+            return self.fixed(environ, start_response)
+        return self.app(environ, start_response)
+
+
 def trust_proxies(app):
-    """Behind nginx, believe its X-Forwarded-For/Proto/Host, and only those of that many hops."""
+    """Behind nginx, believe its X-Forwarded-For/Proto/Host: that many hops, from its address.
+
+    A client that reaches gunicorn without going through nginx must not be able to say what
+    nginx says: VIGIE_TRUSTED_PROXY_ADDRESSES (addresses or networks, comma-separated) names
+    where the proxies connect from, and a request from anywhere else is taken as it came (its
+    own address, its own scheme). gunicorn reads the same variable (webapp/gunicorn_conf.py).
+    Without it every peer is taken for the proxy: then nothing but the proxy may reach the
+    instances (a container network, a firewall).
+    """
     hops = int(app.config.get("TRUSTED_PROXIES") or 0)
-    if hops:
-        from werkzeug.middleware.proxy_fix import ProxyFix
+    if not hops:
+        return
+    networks = proxy_networks(app.config.get("TRUSTED_PROXY_ADDRESSES"))
+    if networks:
+        app.wsgi_app = DeclaredProxyFix(app.wsgi_app, hops, networks)
+    else:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 

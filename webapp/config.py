@@ -45,6 +45,7 @@ class Defaults:
     DATABASE_URL = None
     DATABASE_OWNER_URL = None  # who runs `db upgrade` (owns the tables); default DATABASE_URL
     TRUSTED_PROXIES = 0  # proxies (nginx) in front whose X-Forwarded-* headers are believed
+    TRUSTED_PROXY_ADDRESSES = ""  # where they connect from (addresses, networks); "" = anywhere
 
 
 def load_secret_key(instance_dir, name="secret_key"):

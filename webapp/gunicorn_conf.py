@@ -72,6 +72,12 @@ limit_request_field_size = 8190
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+# Who may tell gunicorn that a request came over HTTPS (X-Forwarded-Proto): the proxies Vigie
+# believes (webapp/__init__.py, trust_proxies), and nobody when Vigie is exposed directly.
+if int(os.environ.get("VIGIE_TRUSTED_PROXIES") or 0):
+    forwarded_allow_ips = os.environ.get("VIGIE_TRUSTED_PROXY_ADDRESSES") or "127.0.0.1,::1"
+else:
+    forwarded_allow_ips = ""
 control_socket_disable = True  # several servers (tests, instances) must not share one socket
 
 

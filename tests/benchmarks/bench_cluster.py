@@ -191,7 +191,8 @@ def through_nginx(workdir, url, key, instances):
                      "INSTANCE_DIR": os.path.join(folder, "instance")}
             processes.append(start_gunicorn(paths, WORKERS, {"VIGIE_SECRET_KEY": "bench",
                                                              "VIGIE_TRUSTED_PROXIES": "1"}))
-        with nginx_proxy([int(u.rsplit(":", 1)[1]) for u, _ in processes]) as (proxy, _):
+        with nginx_proxy([int(u.rsplit(":", 1)[1]) for u, _ in processes]) as running:
+            proxy = running.url
             port = int(proxy.rsplit(":", 1)[1])
             load(port, key, body, 100, CLIENTS)  # warm-up: workers load the model
             durations, failures, seconds = load(port, key, body, HTTP_REQUESTS, CLIENTS)

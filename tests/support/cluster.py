@@ -59,6 +59,7 @@ class Cluster:
     database_url: str
     keys: dict
     nginx_prefix: str
+    plain_url: str = ""  # with TLS: nginx's plain-HTTP address (it redirects to `url`)
 
     def restart(self, index):
         self.instances[index].start()
@@ -66,11 +67,15 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def running_cluster(base_paths, database_url, keys, count=2, workers=2):
-    """Start `count` instances and nginx; stop everything afterwards (even if a test failed)."""
+def running_cluster(base_paths, database_url, keys, count=2, workers=2, tls=False,
+                    extra_env=None):
+    """Start `count` instances and nginx; stop everything afterwards (even if a test failed).
+
+    With `tls`, nginx terminates TLS (deploy/nginx/vigie-tls.conf) and redirects plain HTTP.
+    """
     instances = []
     env = {"VIGIE_SECRET_KEY": "one-secret-shared-by-every-instance-of-the-cluster",
-           "VIGIE_TRUSTED_PROXIES": "1", "GUNICORN_TIMEOUT": "30"}
+           "VIGIE_TRUSTED_PROXIES": "1", "GUNICORN_TIMEOUT": "30", **(extra_env or {})}
     try:
         for number in range(count):
             root = os.path.join(base_paths["ROOT"], f"instance-{number + 1}")
@@ -81,8 +86,9 @@ def running_cluster(base_paths, database_url, keys, count=2, workers=2):
             instance = Instance(paths, env)
             instance.start(workers)
             instances.append(instance)
-        with nginx_proxy([i.port for i in instances]) as (url, prefix):
-            yield Cluster(url, instances, database_url, keys, prefix)
+        with nginx_proxy([i.port for i in instances], tls) as proxy:
+            yield Cluster(proxy.url, instances, database_url, keys, proxy.prefix,
+                          proxy.plain_url)
     finally:
         for instance in instances:
             instance.stop()

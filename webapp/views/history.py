@@ -16,7 +16,9 @@ from webapp.services.feedback import (MAX_COMMENT, VERDICTS, FeedbackError, feed
                                       feedback_by_reading, record_feedback)
 from webapp.services.history import (PAGE_SIZE, FilterError, HistoryFilter, export_csv,
                                      export_filename, request_rows, search_requests)
+from webapp.services.monitoring.trend import alarm_trend, trend_charts
 from webapp.views.auth import role_required
+from webapp.views.formatting import plant_zone
 from webapp.views.messages import feedback_message, filter_message
 
 bp = Blueprint("history", __name__)
@@ -169,5 +171,7 @@ def alarm(alarm_id):
                     reason=feedback_message(exc)), "error")
         return redirect(url_for("history.alarm", alarm_id=alarm_id))
     notes = feedback_by_alarm(current_app.config["LOG_DIR"]).get(alarm_id, [])
-    return render_template("history/alarm.html", alarm=found[0], form=form, notes=notes), \
+    trend = alarm_trend(audit_dir(), current_app.config["LOG_DIR"], found[0])
+    return render_template("history/alarm.html", alarm=found[0], form=form, notes=notes,
+                           trend=trend, charts=trend_charts(trend, plant_zone())), \
         200 if request.method == "GET" else 400

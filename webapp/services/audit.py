@@ -278,9 +278,14 @@ def iter_asset_rows(directory, asset, since, until):
     for day in sorted(files):
         if since.date().isoformat() <= day <= until.date().isoformat():
             with open(files[day], encoding="utf-8", newline="") as handle:
-                for row in csv.DictReader(handle):
-                    if row.get("asset") == asset and cutoff <= row.get("timestamp_utc", "") < end:
-                        yield row
+                reader = csv.reader(handle)
+                header = next(reader, [])
+                if "asset" not in header or "timestamp_utc" not in header:
+                    continue  # an empty file (created, not yet written)
+                where, when = header.index("asset"), header.index("timestamp_utc")
+                for cells in reader:  # a dict only for the rows kept: most are other assets'
+                    if len(cells) > where and cells[where] == asset and cutoff <= cells[when] < end:
+                        yield dict(zip(header, cells, strict=False))
 
 
 def _stamp(moment):

@@ -134,8 +134,10 @@ def test_a_score_far_above_its_threshold_is_drawn_on_a_log_scale():
     high.add(2281.0)
     chart = time_chart(START, START + 3 * step, step, [low, None, high], PARIS, line="high",
                        thresholds=[6.7, None, 6.7], anomalies=[0, 0, 1])
-    assert chart.log and [v for _, v, _ in chart.y_ticks] == [0.1, 1, 10, 100, 1000, 10000]
+    assert chart.log and [v for _, v, _, _ in chart.y_ticks] == [0.1, 1, 10, 100, 1000, 10000]
+    assert [p for *_, p in chart.y_ticks] == [None, None, None, None, 3, 4]
     assert chart.line.count("M") == 2  # the empty bucket breaks the line
+    assert len(chart.lone) == 2  # ...and each lone bucket is drawn as a point
     assert len(chart.dots) == 1 and chart.threshold.count("M") == 1
     near = time_chart(START, START + 3 * step, step, [low, None, low], PARIS, line="high",
                       thresholds=[6.7, None, 6.7])
@@ -159,3 +161,4 @@ def test_every_chart_of_a_trend_fits_the_same_viewbox(tmp_path):
                for n in chart.line.replace("M", " ").replace("L", " ").split()]
     assert numbers and all(0 <= n <= 400 for n in numbers)
     assert len(charts["score"].columns) == 12
+    assert charts["score"].x_ticks[0][2] == "start"  # a label at the left edge hangs inside

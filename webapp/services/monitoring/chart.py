@@ -27,8 +27,10 @@ class Chart:
     band: str = ""  # SVG path of the lowest-highest band
     threshold: str = ""  # SVG path of the threshold (score chart)
     dots: list = field(default_factory=list)  # [(x, y)] buckets holding a flagged reading
-    y_ticks: list = field(default_factory=list)  # [(y, value, decimals to write)]
-    x_ticks: list = field(default_factory=list)  # [(x, aware datetime)]
+    lone: list = field(default_factory=list)  # [(x, y)] buckets with no neighbour: a line
+    # cannot show them, a point does
+    y_ticks: list = field(default_factory=list)  # [(y, value, decimals, power of ten or None)]
+    x_ticks: list = field(default_factory=list)  # [(x, aware datetime, text-anchor)]
     columns: list = field(default_factory=list)  # [(x, width, bucket index)] hover areas
     spans: list = field(default_factory=list)  # [(x, width, alarm)] alarm marks
     log: bool = False
@@ -49,11 +51,14 @@ class Scale:
             step = nice_step((high - low) / 3)
             low, high = math.floor(low / step) * step, math.ceil(high / step) * step
             self.ticks = [low + i * step for i in range(round((high - low) / step) + 1)]
-            self.decimals = max(0, -math.floor(math.log10(step)))
+            decimals = max(0, -math.floor(math.log10(step)))
+            self.labels = [(round(v, decimals), decimals, None) for v in self.ticks]
         else:
             low, high = math.floor(low), math.ceil(high)
             self.ticks = [10.0 ** p for p in range(int(low), int(high) + 1)]
-            self.decimals = max(0, -int(low))
+            # 0.1, 1, 10, 100, then 10³, 10⁴...: a power of ten stays short beside the axis
+            self.labels = [(round(10.0 ** p, max(0, -p)), max(0, -p), p if p >= 3 else None)
+                           for p in range(int(low), int(high) + 1)]
         self.low, self.high = low, high
 
     def y(self, value):
@@ -74,7 +79,7 @@ def time_chart(start, end, step, buckets, tz, *, line="mean", thresholds=None, a
     chart = Chart()
     filled = [b for b in buckets if b is not None]
     x = _x_axis(start, end)
-    chart.x_ticks = [(round(x(t), 1), t) for t in time_ticks(start, end, tz)]
+    chart.x_ticks = [(round(x(t), 1), t, _anchor(x(t))) for t in time_ticks(start, end, tz)]
     every = tick_seconds(start, end)
     chart.tick_format = "seconds" if every < 60 else "day" if every >= 86400 else "time"
     chart.columns = [(round(x(start + i * step), 1),
@@ -91,11 +96,15 @@ def time_chart(start, end, step, buckets, tz, *, line="mean", thresholds=None, a
         chart.log = low > 0 and high > LOG_ABOVE * min(limits)
         low = min(low, min(limits) / 10) if chart.log else min(low, 0.0)
     scale = Scale(low, high, chart.log)
-    chart.y_ticks = [(scale.y(v), round(v, scale.decimals), scale.decimals) for v in scale.ticks]
+    chart.y_ticks = [(scale.y(v), *label) for v, label in zip(scale.ticks, scale.labels,
+                                                               strict=True)]
     middle = [round(x(start + (i + 0.5) * step), 1) for i in range(len(buckets))]
     value = (lambda b: b.high) if line == "high" else (lambda b: b.mean)
     chart.line = _path([(middle[i], scale.y(value(b))) if b else None
                         for i, b in enumerate(buckets)])
+    chart.lone = [(middle[i], scale.y(value(b))) for i, b in enumerate(buckets)
+                  if b and (i == 0 or not buckets[i - 1])
+                  and (i == len(buckets) - 1 or not buckets[i + 1])]
     chart.band = _band([(middle[i], scale.y(b.low), scale.y(b.high)) if b else None
                         for i, b in enumerate(buckets)])
     if thresholds:
@@ -127,6 +136,11 @@ def tick_seconds(start, end):
     """Seconds between two x ticks: the first round interval giving at most MAX_X_TICKS."""
     span = (end - start).total_seconds()
     return next((s for s in TICK_SECONDS if span / s <= MAX_X_TICKS), TICK_SECONDS[-1])
+
+
+def _anchor(x):
+    """Where a tick's label hangs: inside the chart near its edges, centred elsewhere."""
+    return "end" if x > WIDTH - RIGHT - 16 else "start" if x < LEFT + 16 else "middle"
 
 
 def _x_axis(start, end):

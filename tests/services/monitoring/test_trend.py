@@ -109,22 +109,25 @@ def test_only_the_alarms_that_overlap_the_window_are_marked(tmp_path):
 def test_an_alarms_chart_spans_before_its_opening_to_after_its_closing(tmp_path):
     write_alarm(tmp_path, "a1", "pump-1", "2026-12-05T10:00:00.000Z", "2026-12-05T12:00:00.000Z")
     alarm = list_alarms(tmp_path)[0]
-    start, end, step = alarm_span(alarm)
+    start, end, step = alarm_span(alarm, now=START + timedelta(days=1))
     assert start == START - timedelta(hours=1) and end >= START + timedelta(hours=3)
     assert (end - start) / step <= MAX_BUCKETS
     folder = audit(tmp_path, [row(START, 2.0, 9.0, anomaly=True)])
-    trend = alarm_trend(folder, str(tmp_path), alarm)
+    trend = alarm_trend(folder, str(tmp_path), alarm, now=START + timedelta(days=1))
     assert list(trend.sensors) == ["Current", "Pressure"]  # the alarm's top sensors only
     alarm.top_sensors.reverse()
-    assert list(alarm_trend(folder, str(tmp_path), alarm).sensors) == ["Pressure", "Current"]
+    assert list(alarm_trend(folder, str(tmp_path), alarm, now=START + timedelta(days=1))
+                .sensors) == ["Pressure", "Current"]
 
 
 def test_a_short_alarm_gets_ten_minutes_on_each_side():
     write = datetime(2026, 12, 5, 10, 0, 30, tzinfo=timezone.utc)
     alarm = type("A", (), {"opened_at": "2026-12-05T10:00:00.000Z",
                            "closed_at": "2026-12-05T10:00:30.000Z"})()
-    start, end, _ = alarm_span(alarm)
+    start, end, _ = alarm_span(alarm, now=START + timedelta(hours=1))
     assert start == START - timedelta(minutes=10) and end >= write + timedelta(minutes=10)
+    start, end, _ = alarm_span(alarm, now=write)  # just closed: nothing after now is read
+    assert end - write < timedelta(seconds=5)
 
 
 def test_a_score_far_above_its_threshold_is_drawn_on_a_log_scale():
@@ -162,3 +165,21 @@ def test_every_chart_of_a_trend_fits_the_same_viewbox(tmp_path):
     assert numbers and all(0 <= n <= 400 for n in numbers)
     assert len(charts["score"].columns) == 12
     assert charts["score"].x_ticks[0][2] == "start"  # a label at the left edge hangs inside
+
+
+def test_an_alarm_open_for_a_month_reads_its_last_week_only(tmp_path):
+    write_alarm(tmp_path, "long", "pump-1", "2026-11-01T00:00:00.000Z")
+    alarm = list_alarms(tmp_path)[0]
+    start, end, step = alarm_span(alarm, now=START)
+    assert end - start <= timedelta(days=7) + step and START <= end < START + step
+    trend = alarm_trend(audit(tmp_path, [row(START, 2.0, 1.0)]), str(tmp_path), alarm, now=START)
+    assert trend.clipped and trend.readings == 1
+
+
+def test_a_row_with_an_unreadable_time_is_left_out(tmp_path):
+    bad = row(START, 2.0, 1.0)
+    bad["timestamp_utc"] = "2026-12-05T10:00:0x.000Z"
+    folder = audit(tmp_path, [bad, row(START, 3.0, 1.0)])
+    trend = trend_between(folder, str(tmp_path), "pump-1", START, START + timedelta(hours=1),
+                          timedelta(minutes=5))
+    assert trend.readings == 1 and trend.sensors["Current"][0].mean == 3.0

@@ -26,6 +26,7 @@ TREND_WINDOWS = {"6h": (timedelta(hours=6), timedelta(minutes=5)),
                  "7d": (timedelta(days=7), timedelta(hours=1))}
 DEFAULT_WINDOW = "24h"
 MAX_BUCKETS = 180  # an alarm's chart spans any length; it is cut in at most this many buckets
+MAX_ALARM_SPAN = timedelta(days=7)  # what an alarm's page reads at most (a week of audit)
 
 
 @dataclass(slots=True)
@@ -61,10 +62,7 @@ class Trend:
     anomalies: list = field(default_factory=list)  # [int]
     readings: int = 0
     alarms: list = field(default_factory=list)
-
-    @property
-    def bucket_starts(self):
-        return [self.start + i * self.step for i in range(len(self.score))]
+    clipped: bool = False  # an alarm longer than MAX_ALARM_SPAN: only its last part is drawn
 
 
 def window_bounds(name, now=None):
@@ -89,11 +87,14 @@ def asset_trend(audit, log_dir, asset, window, assets, now=None):
 
 def alarm_span(alarm, now=None):
     """(start, end, step) around an alarm: from before it opened to after it closed (or now),
-    a margin of half its length on each side (at least ten minutes), in at most MAX_BUCKETS."""
+    a margin of half its length on each side (at least ten minutes, never past now), in at most
+    MAX_BUCKETS; at most MAX_ALARM_SPAN, the last part of a longer alarm."""
+    now = now or datetime.now(timezone.utc)
     opened = parse_utc(alarm.opened_at)
-    closed = parse_utc(alarm.closed_at) if alarm.closed_at else (now or datetime.now(timezone.utc))
+    closed = parse_utc(alarm.closed_at) if alarm.closed_at else now
     margin = max((closed - opened) / 2, timedelta(minutes=10))
-    start, end = opened - margin, closed + margin
+    end = max(min(closed + margin, now + timedelta(seconds=1)), closed)  # nothing after now
+    start = max(opened - margin, end - MAX_ALARM_SPAN)
     seconds = max(1, math.ceil((end - start).total_seconds() / MAX_BUCKETS))
     start = start.replace(microsecond=0)
     step = timedelta(seconds=seconds)
@@ -107,8 +108,9 @@ def trend_between(audit, log_dir, asset, start, end, step, sensors=None):
     trend = Trend(asset, start, end, step, score=[None] * count, thresholds=[None] * count,
                   anomalies=[0] * count)
     for row in iter_asset_rows(audit, asset, start, end):
-        moment = parse_utc(str(row.get("timestamp_utc", "")))
-        if moment is None:
+        try:
+            moment = parse_utc(str(row.get("timestamp_utc", "")))
+        except ValueError:  # not a timestamp: the row cannot be placed in time
             continue
         index = min(count - 1, max(0, int((moment - start) / step)))
         trend.readings += 1
@@ -127,7 +129,9 @@ def alarm_trend(audit, log_dir, alarm, now=None, sensors=3):
     none), from before it opened to after it closed."""
     start, end, step = alarm_span(alarm, now)
     chosen = alarm.top_sensors[:sensors] or None
-    return trend_between(audit, log_dir, alarm.asset, start, end, step, chosen)
+    trend = trend_between(audit, log_dir, alarm.asset, start, end, step, chosen)
+    trend.clipped = start > parse_utc(alarm.opened_at)
+    return trend
 
 
 def trend_charts(trend, tz):

@@ -15,6 +15,7 @@ MENU = (
     ("batch.upload", _l("Score a CSV file"), "operator"),
     ("alarms.index", _l("Alarms"), "operator"),
     ("history.index", _l("History"), "operator"),
+    ("monitoring.trend", _l("Trends"), "operator"),
     ("monitoring.page", _l("Monitoring"), "analyst"),
     ("models_admin.index", _l("Model versions"), "analyst"),
     ("admin_users.index", _l("Users"), "admin"),

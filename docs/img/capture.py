@@ -115,6 +115,8 @@ def capture(url, browser):
     page.goto(url + "/monitoring?asset=pump-1&window=hour")
     page.wait_for_timeout(1500)
     shoot(page, "stage4-monitoring-drift", "#drift-pump-1")
+    page.goto(url + "/monitoring/trend?asset=pump-1&window=6h")
+    shoot(page, "trend-pump-1")  # the two files just scored, sensor by sensor
     context.close()
 
     admin.goto(url + "/admin/models/")

@@ -1,6 +1,7 @@
 /* Switches that change what the plant relies on (activate, roll back, revoke a key, deactivate
-   a user) ask once more, restating the consequence written in the form's data-confirm.
-   Without JavaScript or <dialog> support the form posts as before. */
+   a user) ask once more, restating the consequence written in the form's data-confirm; a yes
+   adds confirm=1 to the form. Without JavaScript or <dialog> support the server asks instead
+   (webapp/views/confirmation.py): the action happens only with confirm=1. */
 (function () {
   "use strict";
   var dialog = document.getElementById("confirm-dialog");
@@ -27,6 +28,11 @@
     dialog.close();
     if (!form) { return; }
     form.dataset.confirmed = "yes";
+    var field = document.createElement("input");  // the server acts only with confirm=1
+    field.type = "hidden";
+    field.name = "confirm";
+    field.value = "1";
+    form.appendChild(field);
     if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
   });
 })();

@@ -12,7 +12,15 @@
   var data = JSON.parse(holder.textContent);
   var report = data.report, labels = data.labels;
   var palette = ["#0b5cad", "#e07b00", "#1e7b34", "#8e44ad", "#b3261e", "#5b6775", "#00838f"];
-  var hours = report.hours.map(function (h) { return h.slice(5, 13).replace("T", " ") + "h"; });
+  // Hours in the plant's clock (VIGIE_TIMEZONE), the UTC hour in each tooltip.
+  var moments = report.hours.map(function (h) { return new Date(h); });
+  var local = new Intl.DateTimeFormat(data.locale, { timeZone: data.timezone, day: "2-digit",
+    month: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  var hours = moments.map(function (m) { return local.format(m); });
+  var utcHours = report.hours.map(function (h) { return h.slice(0, 10) + " " + h.slice(11, 16) + " UTC"; });
+  var timeTooltip = { tooltip: { callbacks: { title: function (items) {
+    return items.length ? hours[items[0].dataIndex] + " (" + utcHours[items[0].dataIndex] + ")" : "";
+  } } } };
 
   function draw(id, config) {
     var canvas = document.getElementById(id);
@@ -29,23 +37,23 @@
 
   draw("chart-volume", { type: "bar", data: { labels: hours,
     datasets: series(report.operations.predictions_by_channel, function (c) { return labels.channels[c] || c; }) },
-    options: { animation: false, scales: { x: Object.assign({ stacked: true }, timeAxis), y: { stacked: true, beginAtZero: true } } } });
+    options: { animation: false, plugins: timeTooltip, scales: { x: Object.assign({ stacked: true }, timeAxis), y: { stacked: true, beginAtZero: true } } } });
 
   var latency = report.operations.latency_ms;
   draw("chart-latency", { type: "line", data: { labels: hours, datasets: series({ p50: latency.p50_by_hour, p95: latency.p95_by_hour },
-    function (n) { return labels[n]; }) }, options: { animation: false, scales: { x: timeAxis, y: { beginAtZero: true } } } });
+    function (n) { return labels[n]; }) }, options: { animation: false, plugins: timeTooltip, scales: { x: timeAxis, y: { beginAtZero: true } } } });
 
   draw("chart-problems", { type: "bar", data: { labels: hours, datasets: [
     { label: labels.rejected, data: report.operations.rejected_by_hour, backgroundColor: "#e07b00" },
     { label: labels.errors, data: report.operations.errors_by_hour, backgroundColor: "#b3261e" }] },
-    options: { animation: false, scales: { x: timeAxis, y: { beginAtZero: true, ticks: { precision: 0 } } } } });
+    options: { animation: false, plugins: timeTooltip, scales: { x: timeAxis, y: { beginAtZero: true, ticks: { precision: 0 } } } } });
 
   var rates = {};
   Object.keys(report.model.anomaly_rate_by_version).forEach(function (v) {
     rates[v] = report.model.anomaly_rate_by_version[v].map(function (r) { return r === null ? null : 100 * r; });
   });
   draw("chart-anomaly-rate", { type: "line", data: { labels: hours, datasets: series(rates) },
-    options: { animation: false, scales: { x: timeAxis, y: { beginAtZero: true, title: { display: true, text: "%" } } } } });
+    options: { animation: false, plugins: timeTooltip, scales: { x: timeAxis, y: { beginAtZero: true, title: { display: true, text: "%" } } } } });
 
   var ratio = report.model.score_ratio;
   var ratioLabels = ratio.counts.map(function (_, i) { return ratio.edges[i].toPrecision(2); });

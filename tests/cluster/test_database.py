@@ -263,3 +263,19 @@ def test_monitoring_finds_the_same_figures_in_the_table_as_in_the_files(paths, p
     # Past days are summarised once per process: a second look queries nothing.
     store.day_rows = None
     assert report_for(sources, None, "dates", "2026-03-01", "2026-03-02") == from_files
+
+
+def test_the_trend_reads_the_same_buckets_from_the_table_as_from_the_files(pg_url, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from webapp.services.monitoring.trend import trend_between
+    rows = audit_rows_for("2026-03-04", 120)
+    csv_sink, table = CsvAuditSink(str(tmp_path / "csv")), DatabaseAuditSink(pg_url)
+    for sink in (csv_sink, table):
+        sink.write([dict(row) for row in rows])
+    start = datetime(2026, 3, 4, 10, 0, 10, tzinfo=timezone.utc)
+    trends = [trend_between(source, str(tmp_path), "pump-1", start,
+                            start + timedelta(seconds=40), timedelta(seconds=10))
+              for source in (str(tmp_path / "csv"), table)]
+    assert trends[0].readings == trends[1].readings == 80  # seconds 10-49 of each minute
+    assert trends[0].score == trends[1].score and trends[0].sensors == trends[1].sensors

@@ -20,7 +20,7 @@ ROLE_TABLE = {
     "alarms.acknowledge_alarm": "operator",
     "history.index": "operator", "history.export": "operator", "history.record": "operator",
     "history.alarm": "operator", "api.predict": "operator", "api.list_active_models": "operator",
-    "monitoring.page": "analyst", "api.monitoring": "analyst",
+    "monitoring.page": "analyst", "monitoring.trend": "operator", "api.monitoring": "analyst",
     "models_admin.index": "analyst", "models_admin.train": "analyst",
     "models_admin.job_page": "analyst", "models_admin.job_status": "analyst",
     "models_admin.candidate": "analyst",

@@ -32,8 +32,9 @@ def events(app):
 
 
 def post_switch(client, path, **data):
+    """Post a switch form as confirmed (tests/views/test_confirmation.py asks first)."""
     token = csrf_token(client, "/admin/models/train")
-    return client.post(path, data={"csrf_token": token, **data})
+    return client.post(path, data={"csrf_token": token, "confirm": "1", **data})
 
 
 # --- versions page -----------------------------------------------------------------------------

@@ -165,3 +165,26 @@ def test_a_window_at_the_limit_is_answered_and_stays_small(app, client):
     assert response.status_code == 200
     assert len(response.get_json()["hours"]) == 92 * 24
     assert len(response.get_data()) < 2_000_000
+
+
+@pytest.mark.parametrize("language,words", [
+    ("fr", "La plupart des relevés de la période ne ressemblent pas aux données"),
+    ("en", "Most readings of this window do not look like the data this model was calibrated"),
+])
+def test_readings_unlike_the_calibration_data_are_said_in_plain_words(app, client, login, pool,
+                                                                      language, words):
+    fill_history(app, pool, days=1, shift={"Current": 40.0, "Pressure": 40.0,
+                                           "Voltage": 40.0})
+    login("analyst")
+    client.get(f"/language/{language}")
+    page = client.get("/monitoring?asset=pump-1&window=7d").get_data(as_text=True)
+    assert words in page and 'id="calibration-pump-1"' in page
+    assert ("Courant moteur" if language == "fr" else "Motor current") in page
+    assert embedded_report(page)["calibration"][0]["out_of_calibration"]
+
+
+def test_the_share_outside_calibration_is_shown_when_it_is_small(app, client, login, pool):
+    fill_history(app, pool, days=1)
+    login("analyst")
+    page = client.get("/monitoring?asset=pump-1&window=7d").get_data(as_text=True)
+    assert "Relevés loin des données de calibration" in page

@@ -40,6 +40,10 @@ add_schemas({"MonitoringReport": {
         "drift": {"type": "array", "items": {"type": "object"}, "description":
                   "Per asset: each sensor's psi, ks_statistic, ks_p_value, status "
                   "(stable, warning, drift, insufficient), n, both histograms."},
+        "calibration": {"type": "array", "items": {"type": "object"}, "description":
+                        "Per asset: share_outside (readings far outside the active version's "
+                        "calibration data, each hour weighted by its volume), "
+                        "out_of_calibration (more than half), sensors, checked, volume."},
         "quality": {"type": "object", "description": "readings_received, rejected_readings, "
                     "rejected_share, rejected_values_by_sensor."},
     },

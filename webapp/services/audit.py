@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+from datetime import datetime, time, timedelta, timezone
 
 import pandas as pd
 
@@ -261,15 +262,35 @@ def asset_rows_since(directory, asset, since, until, limit):
     first; only the newest `limit` are kept, so a month of audit never has to fit in memory."""
     if (store := _database_store(directory)) is not None:
         return store.asset_rows_since(asset, since, until, limit)
-    cutoff = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    rows = collections.deque(maxlen=limit)
+    day_after = datetime.combine(until.date() + timedelta(days=1), time(), timezone.utc)
+    return list(collections.deque(iter_asset_rows(directory, asset, since, day_after),
+                                  maxlen=limit))
+
+
+def iter_asset_rows(directory, asset, since, until):
+    """The asset's audit rows with `since` <= timestamp < `until` (UTC datetimes), oldest
+    first, one at a time: a reader that folds them (the trend view) holds none of them."""
+    if (store := _database_store(directory)) is not None:
+        yield from store.iter_asset_rows(asset, since, until)
+        return
+    cutoff, end = _stamp(since), _stamp(until)
     files = day_files(directory)
     for day in sorted(files):
         if since.date().isoformat() <= day <= until.date().isoformat():
             with open(files[day], encoding="utf-8", newline="") as handle:
-                rows.extend(row for row in csv.DictReader(handle)
-                            if row.get("asset") == asset and row.get("timestamp_utc", "") >= cutoff)
-    return list(rows)
+                reader = csv.reader(handle)
+                header = next(reader, [])
+                if "asset" not in header or "timestamp_utc" not in header:
+                    continue  # an empty file (created, not yet written)
+                where, when = header.index("asset"), header.index("timestamp_utc")
+                for cells in reader:  # a dict only for the rows kept: most are other assets'
+                    if len(cells) > where and cells[where] == asset and cutoff <= cells[when] < end:
+                        yield dict(zip(header, cells, strict=False))
+
+
+def _stamp(moment):
+    """A UTC datetime written as the audit writes its timestamps."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # --- tamper evidence ----------------------------------------------------------------------------

@@ -131,6 +131,16 @@ class DatabaseAuditSink(AuditSink):
             rows = connection.execute(query).all()
         return [dict(zip(AUDIT_COLUMNS, row, strict=True)) for row in reversed(rows)]
 
+    def iter_asset_rows(self, asset, since, until):
+        """audit.iter_asset_rows on the table: rows in [since, until), oldest first, streamed."""
+        query = (self._select().where(audit.c.asset == asset,
+                                      audit.c.timestamp_utc >= _stamp(since),
+                                      audit.c.timestamp_utc < _stamp(until))
+                 .order_by(audit.c.id))
+        with database.engine(self.target).connect() as connection:
+            for row in connection.execution_options(yield_per=5000).execute(query):
+                yield dict(zip(AUDIT_COLUMNS, row, strict=True))
+
     @staticmethod
     def _select():
         return sa.select(*(audit.c[name] for name in AUDIT_COLUMNS))
@@ -224,6 +234,10 @@ def _filtered(query, date_from, date_to, exact):
     if date_to:
         query = query.where(audit.c.timestamp_utc < _next_day(date_to))
     return query
+
+
+def _stamp(moment):
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _next_day(day):

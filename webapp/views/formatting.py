@@ -3,7 +3,9 @@
 import math
 import os
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
+from flask import current_app
 from flask_babel import format_datetime, format_decimal, format_percent, get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
@@ -13,6 +15,11 @@ from webapp.views.calibration_text import calibration_warning
 
 # Locale formatting: every number, share and time on a page goes through these filters, so
 # French pages read "2 281,5" and "12,3 %" and times are the plant's, with UTC on hover.
+
+def plant_zone():
+    """The plant's time zone (VIGIE_TIMEZONE): charts put their ticks on its round hours."""
+    return ZoneInfo(current_app.config["TIMEZONE"])
+
 
 def parse_utc(value):
     """An audit timestamp ('2026-11-28T00:08:04.196Z', naive = UTC) as an aware datetime."""
@@ -35,6 +42,18 @@ def local_time(value, with_seconds=True):
     return Markup('<time datetime="{iso}" title="{utc} UTC">{shown}</time>').format(
         iso=utc.strftime("%Y-%m-%dT%H:%M:%SZ"), utc=utc.strftime("%Y-%m-%d %H:%M:%S"),
         shown=shown)
+
+
+def clock(value, pattern="HH:mm"):
+    """A time as plain text in plant local time, in a babel pattern ('HH:mm', 'EEE d')."""
+    moment = parse_utc(value) if value else None
+    return format_datetime(moment, pattern) if moment else "—"
+
+
+def utc_clock(value):
+    """A time as plain text in UTC ('2026-11-28 00:08:04'), for what hovers over local times."""
+    moment = parse_utc(value) if value else None
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
 
 
 def number(value, decimals=None):
@@ -117,7 +136,8 @@ def sensor_labels(names):
 
 def register_filters(app):
     """Make the formatting filters available to every template."""
-    app.jinja_env.filters.update(local_time=local_time, number=number, percent=percent,
+    app.jinja_env.filters.update(local_time=local_time, clock=clock, utc_clock=utc_clock,
+                                 number=number, percent=percent,
                                  reading=reading, severity=severity, basename=basename,
                                  sensor_label=sensor_label, sensor_unit=sensor_unit,
                                  sensor_labels=sensor_labels,

@@ -16,7 +16,9 @@ from webapp.services.feedback import (MAX_COMMENT, VERDICTS, FeedbackError, feed
                                       feedback_by_reading, record_feedback)
 from webapp.services.history import (PAGE_SIZE, FilterError, HistoryFilter, export_csv,
                                      export_filename, request_rows, search_requests)
+from webapp.services.monitoring.trend import alarm_trend, trend_charts
 from webapp.views.auth import role_required
+from webapp.views.formatting import plant_zone
 from webapp.views.messages import feedback_message, filter_message
 
 bp = Blueprint("history", __name__)
@@ -168,5 +170,7 @@ def alarm(alarm_id):
                     reason=feedback_message(exc)), "error")
         return redirect(url_for("history.alarm", alarm_id=alarm_id))
     notes = feedback_by_alarm(record_logs()).get(alarm_id, [])
-    return render_template("history/alarm.html", alarm=found[0], form=form, notes=notes), \
+    trend = alarm_trend(audit_source(), record_logs(), found[0])
+    return render_template("history/alarm.html", alarm=found[0], form=form, notes=notes,
+                           trend=trend, charts=trend_charts(trend, plant_zone())), \
         200 if request.method == "GET" else 400

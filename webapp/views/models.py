@@ -23,6 +23,7 @@ from webapp.services.lifecycle import MAX_REASON_LENGTH, ReasonRequired, SwitchR
 from webapp.services.registry import InvalidName, ModelIntegrityError, UnknownAsset, UnknownVersion
 from webapp.services.training import MIN_TRAINING_ROWS, TrainingError
 from webapp.views.auth import role_required
+from webapp.views.confirmation import confirmation_page, confirmed
 from webapp.views.messages import reason_message, switch_refusal, translated_error
 
 bp = Blueprint("models_admin", __name__, url_prefix="/admin/models")
@@ -104,7 +105,16 @@ def activate(asset):
     def act(form):
         lifecycle().activate(asset, form.version.data, current_user.principal, form.reason.data)
         return _("%(asset)s now uses %(version)s.", asset=asset, version=form.version.data)
-    return switch(act)
+
+    def consequence(form):
+        if form.version.data not in registry().versions(asset):
+            raise UnknownVersion(form.version.data)
+        return _("Activate %(version)s for %(asset)s? From the next request, every reading of "
+                 "%(asset)s (form, files, API, streams) is judged by %(version)s instead of "
+                 "%(active)s, and alarms follow its verdicts. You can roll back afterwards.",
+                 version=form.version.data, asset=asset,
+                 active=registry().active_version(asset) or "–")
+    return switch(act, consequence)
 
 
 @bp.route("/<asset>/rollback", methods=["POST"])
@@ -113,7 +123,15 @@ def rollback(asset):
     def act(form):
         previous = lifecycle().rollback(asset, current_user.principal, form.reason.data)[1]
         return _("%(asset)s rolled back to %(version)s.", asset=asset, version=previous)
-    return switch(act)
+
+    def consequence(form):
+        previous = lifecycle().previous_version(asset)
+        if not previous:
+            return None  # refused by the switch itself, with its reason
+        return _("Roll %(asset)s back to %(version)s? From the next request, %(version)s "
+                 "judges every reading of %(asset)s instead of %(active)s.", asset=asset,
+                 version=previous, active=registry().active_version(asset) or "–")
+    return switch(act, consequence)
 
 
 @bp.route("/<asset>/shadow", methods=["POST"])
@@ -136,17 +154,21 @@ def stop_shadow(asset):
     return switch(act)
 
 
-def switch(action):
+def switch(action, consequence=None):
     """Validate the reason, run one switch, and answer with the versions page.
 
     `action(form)` switches and returns the success message; a refused switch re-renders the
-    page with the reason and a status saying why (400, 404 or 409).
+    page with the reason and a status saying why (400, 404 or 409). With `consequence(form)`
+    (the switch in words), the switch waits for confirm=1 and asks for it first.
     """
     form = ReasonForm()
     if not form.validate():
         flash(first_error(form), "error")
         return render_index(400)
     try:
+        question = consequence(form) if consequence and not confirmed() else None
+        if question:
+            return confirmation_page(question, url_for("models_admin.index"))
         success_message = action(form)
     except (InvalidName, UnknownAsset, UnknownVersion):
         flash(_("This asset or version does not exist."), "error")

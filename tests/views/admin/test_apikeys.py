@@ -63,7 +63,8 @@ def test_revoke_in_the_page_makes_the_key_403(client, app, login):
     login("admin")
     _, key = create_in_page(client, "gateway-2")
     response = client.post("/admin/apikeys/gateway-2/revoke",
-                           data={"csrf_token": csrf_token(client, "/admin/apikeys")})
+                           data={"csrf_token": csrf_token(client, "/admin/apikeys"),
+                                 "confirm": "1"})
     assert response.status_code == 302
     assert apikeys.get_key(app.config["DATABASE"], "gateway-2").revoked
     answer = predict(client, key)

@@ -76,7 +76,8 @@ def test_deactivated_user_cannot_sign_in_and_is_signed_out_then_reactivated(clie
     _, operator_client = sign_in(app, "operator", PASSWORDS["operator"])
     assert operator_client.get("/").status_code == 200
     login("admin")
-    client.post("/admin/users/operator/deactivate", data={"csrf_token": token(client)})
+    client.post("/admin/users/operator/deactivate",
+                data={"csrf_token": token(client), "confirm": "1"})
     assert not users.get_user_by_name(app.config["DATABASE"], "operator").active
     assert operator_client.get("/").status_code == 302  # the open session ends
     assert sign_in(app, "operator", PASSWORDS["operator"])[0].status_code == 401
@@ -86,7 +87,8 @@ def test_deactivated_user_cannot_sign_in_and_is_signed_out_then_reactivated(clie
 
 def test_admin_cannot_change_own_account(client, app, login):
     login("admin")
-    response = client.post("/admin/users/admin/deactivate", data={"csrf_token": token(client)},
+    response = client.post("/admin/users/admin/deactivate",
+                           data={"csrf_token": token(client), "confirm": "1"},
                            follow_redirects=True)
     assert users.get_user_by_name(app.config["DATABASE"], "admin").active
     assert 'class="flash flash-error"' in response.get_data(as_text=True)

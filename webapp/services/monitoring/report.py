@@ -18,6 +18,7 @@ from webapp.services.audit import day_files as audit_day_files
 from webapp.services.feedback import read_feedback
 from webapp.services.monitoring import drift
 from webapp.services.monitoring.app_log import LAST_ERRORS, log_errors
+from webapp.services.monitoring.calibration import calibration_section
 from webapp.services.monitoring.database_days import DatabaseDaySummaries
 from webapp.services.monitoring.daycache import SummaryCache
 from webapp.services.monitoring.rejection_days import RejectionDays
@@ -278,8 +279,8 @@ def drift_section(sources, assets, totals):
     sections = []
     for asset in assets:
         version = sources.registry.active_version(asset)
-        stats = sources.registry.manifest(asset, version).get("training_stats", {}) if version \
-            else {}
+        stats = (sources.registry.manifest(asset, version) if version else {}).get(
+            "training_stats", {})
         matrices = sample_matrices(totals.samples.get(asset, []))
         sensors = []
         for sensor, sensor_stats in stats.items():
@@ -359,6 +360,7 @@ REASON_TEXTS = {
     "anomaly_rate": "anomaly rate {rate:.1%} is above {limit:.0%}",
     "open_alarms": "{count} alarms are open",
     "precision": "alarm precision of {version} is {precision:.0%} by the operators' feedback",
+    "calibration": "{asset}: {share:.0%} of the readings lie far outside the calibration data",
 }
 
 
@@ -375,6 +377,9 @@ def status_reasons(report):
         elif section["warnings"]:
             add("warning", "shift", asset=section["asset"], count=section["warnings"],
                 total=section["total"])
+    for section in report["calibration"]:
+        if section["out_of_calibration"]:
+            add("warning", "calibration", asset=section["asset"], share=section["share_outside"])
     operations, model = report["operations"], report["model"]
     if operations["errors"]:
         handled = max(operations["predictions"] + operations["rejected_readings"], 1)
@@ -432,6 +437,7 @@ def monitoring_report(sources, asset=None, start=None, end=None):
               "hours": [hour.strftime("%Y-%m-%dT%H:00Z") for hour in hours],
               "operations": operations, "model": model,
               "drift": drift_section(sources, assets, totals),
+              "calibration": calibration_section(sources.registry, assets, totals.samples),
               "quality": quality_section(operations, model, totals)}
     details = status_reasons(report)
     report["status"] = overall_status(details)

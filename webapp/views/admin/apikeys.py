@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Regexp
 from webapp.services import apikeys
 from webapp.views.admin.users import ROLE_CHOICES
 from webapp.views.auth import role_required
+from webapp.views.confirmation import confirmation_page, confirmed
 
 bp = Blueprint("admin_keys", __name__, url_prefix="/admin/apikeys")
 log = logging.getLogger("vigie.admin")
@@ -64,6 +65,11 @@ def create_key(form):
 def revoke(name):
     """Revoke the key `name` for good."""
     if RevokeForm().validate_on_submit():
+        if not confirmed():
+            return confirmation_page(
+                _("Revoke the key %(name)s? Every machine that uses it is refused from its next "
+                  "request. This cannot be undone: create a new key instead.", name=name),
+                url_for("admin_keys.index"))
         try:
             apikeys.revoke_key(current_app.config["DATABASE"], name)
         except apikeys.ApiKeyError:

@@ -14,6 +14,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 from webapp.navigation import ROLE_LABELS
 from webapp.services import users
 from webapp.views.auth import role_required
+from webapp.views.confirmation import confirmation_page, confirmed
 
 bp = Blueprint("admin_users", __name__, url_prefix="/admin/users")
 log = logging.getLogger("vigie.admin")
@@ -113,6 +114,11 @@ def change_role(name):
 def change_active(name, action):
     """Deactivate or reactivate user `name`."""
     if ActiveForm().validate_on_submit():
+        if action == "deactivate" and not confirmed():
+            return confirmation_page(
+                _("Deactivate %(name)s? They can no longer sign in; their history stays in the "
+                  "audit log. You can reactivate the account later.", name=name),
+                url_for("admin_users.index"))
         message = (_("%(name)s can no longer sign in.", name=name) if action == "deactivate"
                    else _("%(name)s can sign in again.", name=name))
         apply_change(name, lambda path: users.set_active(path, name, action == "reactivate"),

@@ -73,7 +73,7 @@ def test_a_switch_on_one_instance_is_in_the_history_and_rolled_back_on_the_other
     assert reason in page and "Conservé dans la base de données partagée" in page
     # B finds the version to go back to in the shared history (per-host files had none).
     status, page = post_from(browser, "/admin/models/", "/admin/models/pump-1/rollback",
-                             {"reason": "rolled back on B"})
+                             {"reason": "rolled back on B", "confirm": "1"})
     assert status == 200 and "pump-1 est revenu à v1" in page
     assert active_answer(first.url, cluster) == "v1"
 

@@ -77,7 +77,15 @@ def _quoted(text):
     return text
 
 
-def _column_cells(values):
+def text_cells(texts):
+    """CSV cells of text values as csv.writer writes them, without the formula guard."""
+    joined = "".join(texts)
+    if '"' in joined or "," in joined or "\n" in joined or "\r" in joined:
+        return list(map(_quoted, texts))
+    return list(texts)
+
+
+def column_cells(values):
     """The CSV cells of one column's values, as _cell and csv.writer would write each one."""
     kinds = set(map(type, values))
     if kinds == {float}:
@@ -93,6 +101,11 @@ def _column_cells(values):
     return cells
 
 
+def cell_of(value):
+    """The CSV cell of one value, as render_rows writes it in any row."""
+    return column_cells([value])[0]
+
+
 def render_rows(rows, columns):
     """Complete CSV lines for `rows` (dicts), formula-safe, as one string, as csv.writer writes.
 
@@ -101,12 +114,16 @@ def render_rows(rows, columns):
     """
     if len(columns) < 2 or not rows:
         return _csv_rows(rows, columns)  # csv.writer writes a lone empty cell as ""
-    cells = [_column_cells([row.get(column) for row in rows]) for column in columns]
+    cells = [column_cells([row.get(column) for row in rows]) for column in columns]
     return "\n".join(map(",".join, zip(*cells, strict=True))) + "\n"
 
 
 def append_csv(path, rows, columns):
     """Append complete lines with one write() under an exclusive lock; header if new.
+
+    `rows` is a list of dicts, or a block of rows carried as columns: an object whose
+    `lines(columns)` renders the rows' lines as render_rows would (None when it cannot) and
+    whose `rows()` gives them as dicts (services/audit_block.py).
 
     O_APPEND plus flock means lines from several workers never interleave, and the header
     is written exactly once even when two processes create the file together. When the
@@ -145,10 +162,13 @@ def _columns_of(header, columns):
 def _render_body(rows, columns, fd=None, size=0, header_size=0):
     """The rows' lines, each ending with its chain hash when the file is chained."""
     if columns[-1] != CHAIN_COLUMN:
-        return render_rows(rows, columns)
+        return render_rows(rows.rows() if hasattr(rows, "rows") else rows, columns)
     cells = columns[:-1]
-    body = render_rows(rows, cells)
-    lines = split_lines(body, len(rows), lambda i: [_cell(rows[i].get(c)) for c in cells])
+    lines = rows.lines(cells) if hasattr(rows, "lines") else None
+    if lines is None:
+        rows = rows.rows() if hasattr(rows, "rows") else rows
+        body = render_rows(rows, cells)
+        lines = split_lines(body, len(rows), lambda i: [_cell(rows[i].get(c)) for c in cells])
     previous = last_hash(fd, size, header_size) if size else ""
     return chain_lines(previous, lines)[0]
 

@@ -26,7 +26,7 @@ def loaded(paths):
 
 
 class CountingSink(CsvAuditSink):
-    """The real CSV sink, counting its write() calls."""
+    """The real CSV sink, counting its writes (rows as dicts, or a block of columns)."""
 
     def __init__(self, directory):
         super().__init__(directory)
@@ -35,6 +35,10 @@ class CountingSink(CsvAuditSink):
     def write(self, rows):
         self.calls += 1
         super().write(rows)
+
+    def write_block(self, block):
+        self.calls += 1
+        super().write_block(block)
 
 
 @pytest.fixture

@@ -1,0 +1,60 @@
+"""The results file of a batch: the input columns as given, then the verdicts, column by column.
+
+Each line is what pandas' to_csv wrote for the same table (the tests compare both): the
+input's text cells as they were read (those outside the sensor columns made
+spreadsheet-safe), then score, threshold, predicted_anomaly, top_sensors, asset and
+model_version. A result column named like an input column replaces it in place, as
+assigning it to the table did.
+"""
+
+import pandas as pd
+
+from webapp.services.audit_block import float_cells
+from webapp.services.storage import neutralise_formula_parts, text_cells
+
+RESULT_COLUMNS = ("score", "threshold", "predicted_anomaly", "top_sensors", "asset",
+                  "model_version")
+
+
+def neutralise_text_column(column):
+    """neutralise_formula_parts on each cell, except plain numbers such as -0.5."""
+    text = column.astype(str)
+    risky = text.str.contains(r"(?:^|;)[=+\-@\t\r]")
+    if not risky.any():
+        return column
+    numeric = pd.to_numeric(text.where(risky), errors="coerce").notna()
+    fix = risky & ~numeric
+    return text.where(~fix, text[fix].map(neutralise_formula_parts))
+
+
+def result_lines(text, verdicts, loaded, sensor_names, score_cells):
+    """The results CSV lines (one string, each line ending with a line feed) of scored rows.
+
+    `text` holds the rows' input cells, `verdicts` their Verdicts, `score_cells` the
+    rendered round(score, 6) of each.
+    """
+    if not len(verdicts):
+        return ""
+    cells = {}
+    for column in text.columns:
+        values = text[column]
+        if column not in sensor_names:
+            values = neutralise_text_column(values)
+        cells[column] = text_cells(values.tolist())
+    constant = {"threshold": float_cells([round(verdicts.threshold, 6)])[0],
+                "asset": text_cells([loaded.asset])[0],
+                "model_version": text_cells([loaded.version])[0]}
+    cells["score"] = score_cells
+    cells["threshold"] = None
+    cells["predicted_anomaly"] = verdicts.anomaly_cells()
+    cells["top_sensors"] = text_cells(verdicts.top_sensors())
+    cells["asset"] = cells["model_version"] = None
+    parts, arguments = [], []
+    for column, column_cells in cells.items():
+        if column_cells is None:
+            parts.append(constant[column].replace("%", "%%"))
+        else:
+            parts.append("%s")
+            arguments.append(column_cells)
+    template = ",".join(parts) + "\n"
+    return "".join([template % row for row in zip(*arguments, strict=True)])

@@ -114,10 +114,16 @@ class Verdicts:
             return []
         if not top.shape[1]:
             return [""] * len(top)
-        rankings, which = np.unique(top, axis=0, return_inverse=True)
-        texts = np.empty(len(rankings), dtype=object)
-        texts[:] = [";".join(self.names[i] for i in ranking) for ranking in rankings.tolist()]
-        return texts[which.reshape(-1)].tolist()
+        # One number per ranking (its sensor indices as digits in base len(names)).
+        codes = np.zeros(len(top), dtype=np.int64)
+        for column in range(top.shape[1]):
+            codes = codes * len(self.names) + top[:, column]
+        distinct, which = np.unique(codes, return_inverse=True)
+        first = np.zeros(len(distinct), dtype=np.int64)
+        first[which[::-1]] = np.arange(len(which))[::-1]
+        texts = np.empty(len(distinct), dtype=object)
+        texts[:] = [";".join(self.names[i] for i in ranking) for ranking in top[first].tolist()]
+        return texts[which].tolist()
 
     @classmethod
     def joined(cls, parts):

@@ -7,17 +7,27 @@ model_version. A result column named like an input column replaces it in place, 
 assigning it to the table did.
 """
 
+import re
+
 import pandas as pd
 
 from webapp.services.audit_block import float_cells
 from webapp.services.storage import neutralise_formula_parts, text_cells
 
+# A cell starting with a formula character, or holding one after a ';', as the cell by cell
+# test of neutralise_text_column finds it, in the cells of a column joined by line feeds.
+RISKY_IN_COLUMN = re.compile(r"[\n;][=+\-@\t\r]")
 RESULT_COLUMNS = ("score", "threshold", "predicted_anomaly", "top_sensors", "asset",
                   "model_version")
 
 
 def neutralise_text_column(column):
     """neutralise_formula_parts on each cell, except plain numbers such as -0.5."""
+    try:  # one search over the whole column first: nearly always it finds nothing
+        if not RISKY_IN_COLUMN.search("\n" + "\n".join(column.tolist())):
+            return column
+    except TypeError:  # a cell that is not text
+        pass
     text = column.astype(str)
     risky = text.str.contains(r"(?:^|;)[=+\-@\t\r]")
     if not risky.any():

@@ -11,6 +11,7 @@ from webapp.services.storage import write_json_atomic
 
 log = logging.getLogger("vigie.monitoring")
 CACHE_FORMAT = 4
+SLICE_BYTES = 16 << 20  # new bytes of a day file summarised at a time
 MEMORY_DAYS = 70  # day summaries a worker keeps in memory (about 0.3 MB each)
 
 
@@ -22,14 +23,17 @@ def merge_counts(into, extra):
         into[key] = into.get(key, 0) + value
 
 
-def read_new_bytes(path, offset):
+def read_new_bytes(path, offset, limit=-1):
     """(header columns, complete lines after `offset`, new offset); a partly written last line
-    is left for the next read."""
+    is left for the next read. With `limit`, about that many bytes at most (more only when a
+    single record is longer)."""
     with open(path, "rb") as handle:
         header = handle.readline()
         start = max(offset, len(header))
         handle.seek(start)
-        data = handle.read()
+        data = handle.read(limit)
+        if limit >= 0 and len(data) == limit and data.rfind(b"\n") < 0:
+            data += handle.read()
     end = data.rfind(b"\n") + 1
     # Stop at the end of a whole record: a line feed inside a quoted cell (an odd number of
     # quotes before it) is not one, and the next read must not start inside that cell.
@@ -77,8 +81,11 @@ class SummaryCache:
             return cached
         if not cached or cached["offset"] > stat.st_size:
             cached = {"format": CACHE_FORMAT, "offset": 0, "summary": {}}
-        columns, data, offset = read_new_bytes(path, cached["offset"])
-        if data:
+        offset = cached["offset"]
+        while offset < stat.st_size:  # a slice at a time: never a whole day file in memory
+            columns, data, offset = read_new_bytes(path, offset, SLICE_BYTES)
+            if not data:
+                break
             merge(cached["summary"], summarise(columns, data, cached["summary"]))
         cached.update(offset=offset, source=list(key) if offset == stat.st_size else None)
         self._store(cache_path, cached)

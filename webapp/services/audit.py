@@ -95,7 +95,7 @@ class CsvAuditSink(AuditSink):
         day = block.day
         try:
             os.makedirs(self.directory, exist_ok=True)
-            append_csv(self.path_for(day), block, AUDIT_COLUMNS)
+            span = append_csv(self.path_for(day), block, AUDIT_COLUMNS)
         except OSError as exc:
             raise AuditError(f"the audit log could not be written ({exc.strerror or exc})") from exc
         try:
@@ -104,6 +104,10 @@ class CsvAuditSink(AuditSink):
             log.exception("the request index was not updated")
         if self.after_write is not None:
             try:
+                # A summariser that can take the rows from their columns is spared reading
+                # them back (monitoring/refresher.py).
+                if hasattr(self.after_write, "add_block"):
+                    self.after_write.add_block(day, span, block)
                 self.after_write([day])
             except Exception:  # a summary is only a speed-up; the rows are written
                 log.exception("audit summaries not updated after a write")

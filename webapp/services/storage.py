@@ -129,6 +129,7 @@ def append_csv(path, rows, columns):
     is written exactly once even when two processes create the file together. When the
     columns end with the chain column (the audit), each row's hash is computed under the same
     lock from the hash at the end of the file. A file begun with older columns keeps them.
+    Returns the (start, end) offsets of the rows' lines in the file.
     """
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
     try:
@@ -137,11 +138,11 @@ def append_csv(path, rows, columns):
         if size:
             header, header_size = read_head(fd)
             written_columns = _columns_of(header, columns)
-            body = _render_body(rows, written_columns, fd, size, header_size)
+            head, body = b"", _render_body(rows, written_columns, fd, size, header_size)
         else:
-            body = render_rows([dict(zip(columns, columns, strict=True))], columns) + \
-                _render_body(rows, columns)
-        data = body.encode("utf-8")
+            head = render_rows([dict(zip(columns, columns, strict=True))], columns).encode()
+            body = _render_body(rows, columns)
+        data = head + body.encode("utf-8")
         written = os.write(fd, data)
         if written != len(data):
             # A short write leaves a partial line; cut it off so the file still parses.
@@ -149,6 +150,7 @@ def append_csv(path, rows, columns):
             raise OSError("short write to the audit file")
     finally:
         os.close(fd)
+    return size + len(head), size + len(data)
 
 
 def _columns_of(header, columns):

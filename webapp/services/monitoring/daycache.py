@@ -43,6 +43,12 @@ def read_new_bytes(path, offset, limit=-1):
     return columns, data[:end], start + end
 
 
+def header_size(path):
+    """The size of a file's header line with its line feed."""
+    with open(path, "rb") as handle:
+        return len(handle.readline())
+
+
 def parse_lines(columns, data, wanted, numeric=()):
     """The wanted columns of CSV lines, as text except `numeric` ones when they all parse
     (missing columns come back empty)."""
@@ -67,8 +73,12 @@ class SummaryCache:
         self.cache_dir = cache_dir
         self.memory = {}
 
-    def summary(self, kind, path, summarise, merge):
-        """The summary of `path`, recomputed only for the bytes it gained since last time."""
+    def summary(self, kind, path, summarise, merge, blocks=None):
+        """The summary of `path`, recomputed only for the bytes it gained since last time.
+
+        `blocks` maps the start offset of rows known from their columns to (end offset,
+        summarise(previous summary)): those bytes are not read back.
+        """
         stat = os.stat(path)
         key = (stat.st_size, stat.st_mtime_ns)
         held = self.memory.get(path)
@@ -81,9 +91,15 @@ class SummaryCache:
             return cached
         if not cached or cached["offset"] > stat.st_size:
             cached = {"format": CACHE_FORMAT, "offset": 0, "summary": {}}
-        offset = cached["offset"]
+        offset = max(cached["offset"], header_size(path))
+        blocks = {start: block for start, block in (blocks or {}).items() if start >= offset}
         while offset < stat.st_size:  # a slice at a time: never a whole day file in memory
-            columns, data, offset = read_new_bytes(path, offset, SLICE_BYTES)
+            if offset in blocks:
+                offset, summarise_block = blocks.pop(offset)
+                merge(cached["summary"], summarise_block(cached["summary"]))
+                continue
+            limit = min([SLICE_BYTES] + [start - offset for start in blocks if start > offset])
+            columns, data, offset = read_new_bytes(path, offset, limit)
             if not data:
                 break
             merge(cached["summary"], summarise(columns, data, cached["summary"]))

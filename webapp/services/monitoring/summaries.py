@@ -184,3 +184,59 @@ def merge_rejections(into, extra):
     for asset, parts in extra.items():
         for name, counts in parts.items():
             merge_counts(into.setdefault(asset, {}).setdefault(name, {}), counts)
+
+
+def block_summariser(block):
+    """summarise_audit for the rows of an AuditBlock, from its columns instead of its lines:
+    a function of the previous summary (samples depend on it), or None when the block's text
+    cells would not read back as written (then its lines are read as any others)."""
+    common = block.common
+    texts = [_cell_text(common.get(name)) for name in ("asset", "channel", "model_version")]
+    if any(text is None for text in texts) or "score" not in block.varying or not block.count:
+        return None
+    asset, channel, version = texts
+    hour = int(common["timestamp_utc"][11:13])
+    scores = np.asarray(block.varying["score"], dtype=float)
+    anomalies = int(np.count_nonzero(block.varying["anomaly"]))
+    latency = bin_index(np.nan_to_num(np.asarray([float(common["latency_ms"])])), LATENCY_EDGES)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = bin_index(np.nan_to_num(scores / float(common["threshold"]), nan=0.0),
+                           RATIO_EDGES)
+    bins, counts = np.unique(ratios, return_counts=True)
+    values = dict(zip(block.names, block.values, strict=True))
+    count = block.count
+
+    def summarise(previous):
+        summary = {
+            "volume": {f"{hour}|{channel}": count},
+            "readings": {f"{hour}|{version}": count},
+            "anomalies": {f"{hour}|{version}": anomalies} if anomalies else {},
+            "latency": {f"{hour}|{int(latency[0])}": count},
+            "ratio": {f"{hour}|{int(b)}": int(n) for b, n in zip(bins, counts, strict=True)},
+        }
+        old = previous.get(asset, {}).get("samples", {}).get(f"{hour:02d}")
+        seen = old["count"] if old else 0
+        columns = old["columns"] if old else sorted(values)
+        kept = list(decode_matrix(old["rows"], columns)) if old else []
+        picks = reservoir_slots(seen, len(kept), count, RESERVOIR_PER_HOUR,
+                                np.random.default_rng(zlib.crc32(f"{asset}|{hour}|{seen}".encode())))
+        for row, slot in picks:
+            reading = [float(values[name][row]) if name in values else np.nan
+                       for name in columns]
+            if slot < 0:
+                kept.append(reading)
+            else:
+                kept[slot] = reading
+        summary["samples"] = {f"{hour:02d}": {
+            "count": seen + count, "columns": columns,
+            "rows": encode_matrix(np.asarray(kept, dtype=float).reshape(-1, len(columns)))}}
+        return {asset: summary}
+    return summarise
+
+
+def _cell_text(value):
+    """A common cell's text as it reads back from the audit file, or None when it is not
+    plain text that reads back unchanged."""
+    if not isinstance(value, str) or any(c in value for c in ',"\n\r'):
+        return None
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -46,14 +46,12 @@ def split_lines(body, count, cells_of):
 def chain_lines(previous, lines):
     """The lines with their hash cell appended, as one text, and the last hash."""
     # row_hash in a tight loop: this runs for every audited reading.
-    sha256, hashes = hashlib.sha256, []
-    keep = hashes.append
+    sha256, out = hashlib.sha256, []
+    keep = out.append
     for line in lines:
         previous = sha256((previous + line).encode("utf-8")).hexdigest()
-        keep(previous)
-    if not hashes:
-        return "", previous
-    return "\n".join(map(",".join, zip(lines, hashes, strict=True))) + "\n", previous
+        keep(f"{line},{previous}\n")
+    return "".join(out), previous
 
 
 def read_head(fd):

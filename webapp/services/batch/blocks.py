@@ -119,9 +119,16 @@ def clean_lines(data, count, width, separator):
 
 
 def read_plain(data, columns, separator):
-    """The text cells of plain lines (see clean_lines) as a table of str, as csv reads them."""
+    """(table, comma lines) of plain lines (see clean_lines): their text cells as a table of
+    str, as csv reads them, and each line with ',' between its cells when no cell holds a ','
+    (else None): such a line is the cells as csv.writer writes them."""
     table = pd.read_csv(io.BytesIO(data), sep=separator, header=None, dtype=object,
                         na_filter=False, keep_default_na=False, quoting=csv.QUOTE_NONE,
                         skip_blank_lines=False, engine="c", encoding="utf-8")
     table.columns = list(columns)
-    return table
+    comma_lines = None
+    if separator == "," or b"," not in data:
+        text = data.decode("utf-8").replace("\r\n", "\n")
+        comma_lines = (text if separator == "," else text.replace(separator, ",")).split("\n")
+        comma_lines.pop()  # after the last line feed
+    return table, comma_lines

@@ -179,6 +179,9 @@ class Chunk:
     problems: list
     rejected_rows: int
     position: int  # bytes of the file read so far
+    # Each row's line with ',' between its cells, when every row is a plain line whose cells
+    # hold no ',' (services/batch/blocks.py), else None.
+    comma_lines: list = None
 
 
 @dataclass
@@ -195,11 +198,16 @@ class _Filling:
 
     def __init__(self):
         self.pieces, self.numbers, self.problems, self.rows = [], [], [], 0
+        self.comma_lines = []
 
-    def add_table(self, table, numbers):
+    def add_table(self, table, comma_lines, numbers):
         self.pieces.append(table)
         self.numbers.append(numbers)
         self.rows += len(table)
+        if self.comma_lines is not None and comma_lines is not None:
+            self.comma_lines.extend(comma_lines)
+        else:
+            self.comma_lines = None
 
     def add_row(self, fields, line):
         if not self.pieces or not isinstance(self.pieces[-1], list):
@@ -208,6 +216,7 @@ class _Filling:
         self.pieces[-1].append(fields)
         self.numbers[-1].append(line)
         self.rows += 1
+        self.comma_lines = None
 
     def chunk(self, columns, position):
         tables = [piece if isinstance(piece, pd.DataFrame) else
@@ -220,7 +229,8 @@ class _Filling:
                                 for numbers in self.numbers]) if self.numbers else \
             np.empty(0, dtype=np.int64)
         # Each problem of the reader is one rejected line.
-        return Chunk(table, lines, self.problems, len(self.problems), position)
+        return Chunk(table, lines, self.problems, len(self.problems), position,
+                     self.comma_lines if self.rows else None)
 
 
 def read_chunks(binary, columns, separator, chunk_rows):
@@ -245,7 +255,7 @@ def read_chunks(binary, columns, separator, chunk_rows):
             clean = clean_lines(data, count, width, separator)
             if clean:
                 size = int(line_ends(data)[clean - 1]) + 1
-                filling.add_table(read_plain(data[:size], columns, separator),
+                filling.add_table(*read_plain(data[:size], columns, separator),
                                   np.arange(state.number + 1, state.number + clean + 1))
                 source.consume(size)
                 state.number += clean

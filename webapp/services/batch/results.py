@@ -37,20 +37,28 @@ def neutralise_text_column(column):
     return text.where(~fix, text[fix].map(neutralise_formula_parts))
 
 
-def result_lines(text, verdicts, loaded, sensor_names, score_cells):
+def result_lines(text, verdicts, loaded, sensor_names, score_cells, comma_lines=None):
     """The results CSV lines (one string, each line ending with a line feed) of scored rows.
 
     `text` holds the rows' input cells, `verdicts` their Verdicts, `score_cells` the
-    rendered round(score, 6) of each.
+    rendered round(score, 6) of each; `comma_lines`, when given, each row's cells joined by
+    ',' (none holding a ',', a quote or a line break), used as they are when no cell needs
+    a change.
     """
     if not len(verdicts):
         return ""
-    cells = {}
+    cells, changed = {}, False
     for column in text.columns:
         values = text[column]
         if column not in sensor_names:
-            values = neutralise_text_column(values)
-        cells[column] = text_cells(values.tolist())
+            safe = neutralise_text_column(values)
+            changed = changed or safe is not values
+            values = safe
+        cells[column] = values
+    if comma_lines is not None and not changed and not set(RESULT_COLUMNS) & set(cells):
+        cells = {"input": comma_lines}
+    else:
+        cells = {column: text_cells(values.tolist()) for column, values in cells.items()}
     constant = {"threshold": float_cells([round(verdicts.threshold, 6)])[0],
                 "asset": text_cells([loaded.asset])[0],
                 "model_version": text_cells([loaded.version])[0]}

@@ -213,8 +213,11 @@ class FileScorer:
         self._account(verdicts, text, chunk.lines[valid])
         self.context = pd.concat([self.context, frame]) if self.context is not None else frame
         self.context = self.context.iloc[-max(self.loaded.model.context_size, 1):]
+        comma_lines = chunk.comma_lines
+        if comma_lines is not None and not valid.all():
+            comma_lines = np.array(comma_lines, dtype=object)[valid].tolist()
         return result_lines(text, verdicts, self.loaded, self.sensor_names,
-                            verdicts.score_cells()), problems
+                            verdicts.score_cells(), comma_lines), problems
 
     def _score(self, frame, text):
         """Score in file order; rows audited before a crash are scored again, not re-audited."""

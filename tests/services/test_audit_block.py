@@ -102,3 +102,13 @@ def test_a_chunk_audited_as_columns_equals_the_same_chunk_audited_as_dicts(loade
     strip = ("timestamp_utc", "latency_ms")
     assert [{k: v for k, v in row.items() if k not in strip} for row in plain.rows] == \
         [{k: v for k, v in row.items() if k not in strip} for row in expected.rows]
+
+
+def test_round6_is_round_to_six_decimals_even_at_halves():
+    from webapp.services.scoring import round6
+    rng = np.random.default_rng(2)
+    halves = (rng.integers(0, 10 ** 9, 20000) + 0.5) / 1e6
+    values = np.concatenate([rng.exponential(size=20000) * 10.0 ** rng.integers(-8, 5, 20000),
+                             halves, np.nextafter(halves, 0), np.nextafter(halves, 1),
+                             [0.0, -0.0, np.inf, 1e300, 5e-324, 5e-7, 1.5e-6, -2.5e-6]])
+    assert [repr(x) for x in round6(values)] == [repr(round(x, 6)) for x in values.tolist()]

@@ -85,7 +85,7 @@ class Verdicts:
     def rounded_scores(self):
         """round(score, 6) of each reading, as Python floats (as the audit writes them)."""
         if self._rounded is None:
-            self._rounded = [round(score, 6) for score in self.scores.tolist()]
+            self._rounded = round6(self.scores)
         return self._rounded
 
     def score_cells(self):
@@ -132,6 +132,24 @@ class Verdicts:
             return parts[0]
         return cls(np.concatenate([part.scores for part in parts]), parts[0].threshold,
                    parts[0].names, np.concatenate([part.parts for part in parts]))
+
+
+def round6(values):
+    """[round(value, 6) for value in values], a column at a time.
+
+    numpy's rounding (scale, rint, unscale) gives Python's correctly rounded result unless
+    the scaled value lies within its own rounding error of a half: those values, and large
+    or non-finite ones, go through round() itself.
+    """
+    values = np.asarray(values, dtype=float)
+    scaled = values * 1e6
+    with np.errstate(invalid="ignore"):
+        fraction = scaled - np.floor(scaled)
+        doubtful = ~(np.abs(values) < 1e3) | (np.abs(fraction - 0.5) < 1e-6)
+    rounded = (np.rint(scaled) / 1e6).tolist()
+    for position in np.flatnonzero(doubtful).tolist():
+        rounded[position] = round(float(values[position]), 6)
+    return rounded
 
 
 def score_columns(loaded, frame, context=None, single=None):

@@ -11,6 +11,7 @@ import fcntl
 import io
 import json
 import os
+import re
 import uuid
 from datetime import datetime, timezone
 
@@ -19,6 +20,9 @@ from webapp.services.audit_chain import (CHAIN_COLUMN, chain_lines, last_hash, r
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 FORMULA_FIRST = frozenset(FORMULA_PREFIXES)
+# In a column's cells joined by line feeds: a cell that starts like a formula, or a character
+# that makes csv.writer quote a cell.
+NEEDS_CARE = re.compile('\n[=+\\-@\t\r]|[",\r]')
 
 
 def utc_now_iso():
@@ -90,6 +94,10 @@ def column_cells(values):
     kinds = set(map(type, values))
     if kinds == {float}:
         return list(map(repr, values))  # a float's repr never needs quoting
+    if kinds == {str}:
+        joined = "\n".join(values)
+        if joined.count("\n") == len(values) - 1 and not NEEDS_CARE.search("\n" + joined):
+            return list(values)  # no cell to neutralise or quote: the text as it is
     if kinds == {str} and len(set(values)) * 2 < len(values):
         # Columns such as request_id or asset repeat one value: render each value once.
         rendered = {value: _quoted(_cell(value)) for value in set(values)}

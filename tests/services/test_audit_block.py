@@ -50,9 +50,9 @@ def test_lines_are_what_render_rows_writes_for_the_same_rows(seed):
     values = [rng.normal(size=count) * 10.0 ** rng.integers(-6, 6) for _ in names]
     block = AuditBlock(count, common, varying, (names, values))
     rows = block.rows()
-    assert block.lines(CELLS) == split_lines(render_rows(rows, CELLS), count, None)
+    assert list(block.lines(CELLS)) == split_lines(render_rows(rows, CELLS), count, None)
     older = CELLS[:12]  # a day file begun with older columns keeps them
-    assert block.lines(older) == split_lines(render_rows(rows, older), count, None)
+    assert list(block.lines(older)) == split_lines(render_rows(rows, older), count, None)
 
 
 def test_a_line_break_in_a_cell_leaves_the_lines_to_render_rows():

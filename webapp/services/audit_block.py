@@ -77,8 +77,8 @@ class AuditBlock:
         return int(np.count_nonzero(self.varying.get("anomaly", [])))
 
     def lines(self, columns):
-        """The CSV line of each row (no line feed) for `columns`, as render_rows writes them;
-        None when a cell holds a line break (render_rows' per-row rules apply then)."""
+        """The CSV line of each row (no line feed) for `columns`, as render_rows writes them,
+        as an iterator; None when a cell holds a line break (render_rows' rules apply then)."""
         if not self.count:
             return []
         parts, arguments = [], []
@@ -104,7 +104,8 @@ class AuditBlock:
             return None
         if not arguments:
             return [template] * self.count
-        return [template % row for row in zip(*arguments, strict=True)]
+        # An iterator: the chain hashes each line as it is made (storage.append_csv).
+        return map(template.__mod__, zip(*arguments, strict=True))
 
     def _input_cells(self):
         """The repr of each input value, per sensor; None unless every column is floats."""

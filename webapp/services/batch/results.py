@@ -75,4 +75,4 @@ def result_lines(text, verdicts, loaded, sensor_names, score_cells, comma_lines=
             parts.append("%s")
             arguments.append(column_cells)
     template = ",".join(parts) + "\n"
-    return "".join([template % row for row in zip(*arguments, strict=True)])
+    return "".join(map(template.__mod__, zip(*arguments, strict=True)))

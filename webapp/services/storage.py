@@ -11,7 +11,6 @@ import fcntl
 import io
 import json
 import os
-import re
 import uuid
 from datetime import datetime, timezone
 
@@ -20,9 +19,9 @@ from webapp.services.audit_chain import (CHAIN_COLUMN, chain_lines, last_hash, r
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 FORMULA_FIRST = frozenset(FORMULA_PREFIXES)
-# In a column's cells joined by line feeds: a cell that starts like a formula, or a character
-# that makes csv.writer quote a cell.
-NEEDS_CARE = re.compile('\n[=+\\-@\t\r]|[",\r]')
+# In a column's cells each after a line feed: a cell that starts like a formula, or a
+# character that makes csv.writer quote a cell.
+NEEDS_CARE = ('"', ",", "\r", *("\n" + prefix for prefix in FORMULA_PREFIXES))
 
 
 def utc_now_iso():
@@ -95,8 +94,8 @@ def column_cells(values):
     if kinds == {float}:
         return list(map(repr, values))  # a float's repr never needs quoting
     if kinds == {str}:
-        joined = "\n".join(values)
-        if joined.count("\n") == len(values) - 1 and not NEEDS_CARE.search("\n" + joined):
+        joined = "\n" + "\n".join(values)
+        if joined.count("\n") == len(values) and not any(mark in joined for mark in NEEDS_CARE):
             return list(values)  # no cell to neutralise or quote: the text as it is
     if kinds == {str} and len(set(values)) * 2 < len(values):
         # Columns such as request_id or asset repeat one value: render each value once.

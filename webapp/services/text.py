@@ -98,8 +98,9 @@ def json_may_hold_unsafe(data):
 
 def unsafe_cells(column):
     """Boolean mask of the text cells of a pandas Series that hold an unsafe character."""
-    try:  # one search over the whole column first: nearly always it finds nothing
-        if not UNSAFE.search("".join(column.tolist())):
+    try:  # one look at the whole column first: nearly always it finds nothing
+        joined = "".join(column.tolist())
+        if (joined.isascii() and joined.isprintable()) or not UNSAFE.search(joined):
             return np.zeros(len(column), dtype=bool)
     except TypeError:  # a cell that is not text
         pass

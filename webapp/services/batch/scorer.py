@@ -305,6 +305,7 @@ def score_file(binary, loaded, sink, *, batch_id, channel, principal, results_pa
                     results_file.write(lines)
                 if progress:
                     progress(scorer.summary, chunk.position)
+                del chunk, lines, problems  # not held while the next chunk is read
         if scorer.summary.rows_read == 0:
             raise BatchFileError("no_readings", "the file has a header but no readings")
         os.replace(results_tmp, results_path)

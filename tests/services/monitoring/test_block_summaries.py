@@ -66,8 +66,11 @@ def test_the_cache_takes_blocks_and_reads_the_other_bytes(loaded, tmp_path):
     path = sink.path_for(day)
     # The middle block is offered from its columns; the others are read from the file.
     _, (begin, end), block = recorder.blocks[1]
-    taken = SummaryCache(str(tmp_path / "taken")).summary(
-        "audit", path, summarise_audit, merge_audit, {begin: (end, block_summariser(block))})
+    cache = SummaryCache(str(tmp_path / "taken"))
+    taken = cache.summary("audit", path, summarise_audit, merge_audit,
+                          {begin: (end, block_summariser(block))})
+    assert taken["offset"] == end  # up to the last block offered; the rest at the next pass
+    taken = cache.summary("audit", path, summarise_audit, merge_audit)
     read = SummaryCache(str(tmp_path / "read")).summary("audit", path, summarise_audit,
                                                         merge_audit)
     assert taken["offset"] == read["offset"] == os.path.getsize(path)

@@ -11,7 +11,7 @@ from webapp.services.storage import write_json_atomic
 
 log = logging.getLogger("vigie.monitoring")
 CACHE_FORMAT = 4
-SLICE_BYTES = 16 << 20  # new bytes of a day file summarised at a time
+SLICE_BYTES = 8 << 20  # new bytes of a day file summarised at a time
 MEMORY_DAYS = 70  # day summaries a worker keeps in memory (about 0.3 MB each)
 
 
@@ -93,7 +93,10 @@ class SummaryCache:
             cached = {"format": CACHE_FORMAT, "offset": 0, "summary": {}}
         offset = max(cached["offset"], header_size(path))
         blocks = {start: block for start, block in (blocks or {}).items() if start >= offset}
-        while offset < stat.st_size:  # a slice at a time: never a whole day file in memory
+        # With blocks, up to the last of them: rows appended since come with their own block
+        # at the next pass, rather than being read back now.
+        stop = max([end for end, _ in blocks.values()] or [stat.st_size])
+        while offset < stop:  # a slice at a time: never a whole day file in memory
             if offset in blocks:
                 offset, summarise_block = blocks.pop(offset)
                 merge(cached["summary"], summarise_block(cached["summary"]))

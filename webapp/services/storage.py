@@ -19,9 +19,6 @@ from webapp.services.audit_chain import (CHAIN_COLUMN, chain_lines, last_hash, r
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 FORMULA_FIRST = frozenset(FORMULA_PREFIXES)
-# In a column's cells each after a line feed: a cell that starts like a formula, or a
-# character that makes csv.writer quote a cell.
-NEEDS_CARE = ('"', ",", "\r", *("\n" + prefix for prefix in FORMULA_PREFIXES))
 
 
 def utc_now_iso():
@@ -88,14 +85,24 @@ def text_cells(texts):
     return list(texts)
 
 
+def _needs_care(joined):
+    """Whether cells, each after a line feed in `joined`, hold one that starts like a formula
+    or a character that makes csv.writer quote a cell."""
+    if '"' in joined or "," in joined or "\r" in joined:
+        return True
+    return any(first in joined and "\n" + first in joined for first in FORMULA_PREFIXES)
+
+
 def column_cells(values):
     """The CSV cells of one column's values, as _cell and csv.writer would write each one."""
     kinds = set(map(type, values))
     if kinds == {float}:
         return list(map(repr, values))  # a float's repr never needs quoting
     if kinds == {str}:
-        joined = "\n" + "\n".join(values)
-        if joined.count("\n") == len(values) and not any(mark in joined for mark in NEEDS_CARE):
+        distinct = set(values)
+        looked_at = distinct if len(distinct) * 2 < len(values) else values
+        joined = "\n" + "\n".join(looked_at)
+        if joined.count("\n") == len(looked_at) and not _needs_care(joined):
             return list(values)  # no cell to neutralise or quote: the text as it is
     if kinds == {str} and len(set(values)) * 2 < len(values):
         # Columns such as request_id or asset repeat one value: render each value once.

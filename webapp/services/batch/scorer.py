@@ -12,6 +12,7 @@ import io
 import logging
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -22,6 +23,7 @@ from features.schema import DATETIME_COLUMN, LABEL_COLUMN
 from features.validation import validate_frame
 from webapp.services.batch.reader import (BatchFileError, RowProblem, check_header, read_chunks,
                                           read_header)
+from webapp.services.audit import write_block
 from webapp.services.evaluation import metrics_from_counts
 from webapp.services.rejections import record_rejections
 from webapp.services.batch.results import RESULT_COLUMNS, result_lines
@@ -287,8 +289,9 @@ def score_file(binary, loaded, sink, *, batch_id, channel, principal, results_pa
     separator, columns = read_header(binary)
     sensors = loaded.sensors
     check_header(columns, sensors)
-    scorer = FileScorer(loaded, sink, batch_id=batch_id, channel=channel, principal=principal,
-                        columns=columns, already_audited=already_audited,
+    auditor = AuditInBackground(sink)
+    scorer = FileScorer(loaded, auditor, batch_id=batch_id, channel=channel,
+                        principal=principal, columns=columns, already_audited=already_audited,
                         rejections_dir=rejections_dir)
     results_tmp, errors_tmp = results_path + ".tmp", errors_path + ".tmp"
     try:
@@ -306,15 +309,53 @@ def score_file(binary, loaded, sink, *, batch_id, channel, principal, results_pa
                 if progress:
                     progress(scorer.summary, chunk.position)
                 del chunk, lines, problems  # not held while the next chunk is read
+        auditor.close()  # every chunk audited (or AuditError) before results are published
         if scorer.summary.rows_read == 0:
             raise BatchFileError("no_readings", "the file has a header but no readings")
         os.replace(results_tmp, results_path)
         os.replace(errors_tmp, errors_path)
     finally:
+        auditor.close(raising=False)
         for path in (results_tmp, errors_tmp):
             if os.path.exists(path):
                 os.remove(path)
     return scorer.summary
+
+
+class AuditInBackground:
+    """A sink whose writes are made by one thread, in order and one at a time, while the
+    file's next chunk is read and scored (two cores: scoring overlaps the audit's rendering,
+    chain and write). A write that fails raises AuditError at the next write or at close(),
+    which score_file calls before it publishes any result."""
+
+    def __init__(self, sink):
+        self.sink = sink
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigie-audit")
+        self.pending = None
+
+    def write_block(self, block):
+        self._wait()
+        self.pending = self.pool.submit(write_block, self.sink, block)
+
+    def write(self, rows):
+        self._wait()
+        self.sink.write(rows)
+
+    def _wait(self):
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self, raising=True):
+        """Wait for the last write; raise its error unless `raising` is False."""
+        try:
+            self._wait()
+        except Exception:
+            if raising:
+                raise
+            log.exception("an audit write failed while the file was given up")
+        finally:
+            self.pool.shutdown(wait=True)
 
 
 def render_header(columns):

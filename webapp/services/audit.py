@@ -16,7 +16,8 @@ from datetime import datetime, time, timedelta, timezone
 import pandas as pd
 
 from webapp.services.audit_chain import CHAIN_COLUMN, read_record, verify_files
-from webapp.services.audit_index import append_index, day_of_request, requests_of_day
+from webapp.services.audit_index import (append_index, block_index_entry, day_of_request,
+                                         requests_of_day)
 from webapp.services.audit_records import (parse_records, records_holding,
                                            records_newest_first, split_header)
 from webapp.services.storage import append_csv, neutralise_formula, render_rows, utc_now_iso
@@ -88,6 +89,39 @@ class CsvAuditSink(AuditSink):
                 self.after_write(sorted(by_day))
             except Exception:  # a summary is only a speed-up; the rows are written
                 log.exception("audit summaries not updated after a write")
+
+
+    def write_block(self, block):
+        """Append an AuditBlock (rows carried as columns, one timestamp) with one write."""
+        day = block.day
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            span = append_csv(self.path_for(day), block, AUDIT_COLUMNS)
+        except OSError as exc:
+            raise AuditError(f"the audit log could not be written ({exc.strerror or exc})") from exc
+        try:
+            append_index(self.directory, day, [], entries=[block_index_entry(block)])
+        except OSError:  # the rows are audited; the index only makes finding them quicker
+            log.exception("the request index was not updated")
+        if self.after_write is not None:
+            try:
+                # A summariser that can take the rows from their columns is spared reading
+                # them back (monitoring/refresher.py).
+                if hasattr(self.after_write, "add_block"):
+                    self.after_write.add_block(day, span, block)
+                self.after_write([day])
+            except Exception:  # a summary is only a speed-up; the rows are written
+                log.exception("audit summaries not updated after a write")
+
+
+def write_block(sink, block):
+    """Write an AuditBlock through any sink: as a block when it takes them, else as dicts."""
+    if not block.count:
+        return
+    if hasattr(sink, "write_block"):
+        sink.write_block(block)
+    else:
+        sink.write(block.rows())
 
 
 def render_audit_rows(rows):

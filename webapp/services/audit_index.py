@@ -47,11 +47,17 @@ def index_entries(rows):
     return list(entries.values())
 
 
-def append_index(directory, day, rows):
-    """Add the index rows of audit rows just appended to the day's file."""
+def block_index_entry(block):
+    """The index row of an AuditBlock (services/audit_block.py): one request's rows."""
+    return {**{name: block.common.get(name, "") for name in REQUEST_COLUMNS[:8]},
+            "readings": block.count, "anomalies": block.anomalies()}
+
+
+def append_index(directory, day, rows, entries=None):
+    """Add the index rows of audit rows just appended to the day's file (or `entries`)."""
     path = index_path(directory, day)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    append_csv(path, index_entries(rows), REQUEST_COLUMNS)
+    append_csv(path, index_entries(rows) if entries is None else entries, REQUEST_COLUMNS)
 
 
 def build_index(directory, day, audit_path):

@@ -151,6 +151,11 @@ class CrLines:
         self.position = stop
         return line
 
+    def read(self, size=-1):
+        """The next bytes (about `size`, CRs read as LFs), b"" at the end of the file."""
+        held, self.buffer, self.position = self.buffer[self.position:], b"", 0
+        return held + self.binary.read(size).replace(b"\r", b"\n")
+
     def tell(self):
         """Bytes of the file consumed so far."""
         return self.binary.tell() - (len(self.buffer) - self.position)

@@ -8,6 +8,8 @@ import uuid
 import numpy as np
 import pandas as pd
 
+from webapp.services.audit import write_block
+from webapp.services.audit_block import AuditBlock, float_cells
 from webapp.services.storage import utc_now_iso
 from webapp.version import APP_VERSION
 
@@ -54,24 +56,117 @@ class Result:
                 "contributions": self.contributions}
 
 
-def score_frame(loaded, frame, context=None, single=None):
-    """Score ordered readings of one asset with one model version; returns a list of Result.
+class Verdicts:
+    """The verdicts on ordered readings as columns: what a file of a million readings needs,
+    without a Result per reading (`results()` builds them for the channels that show them)."""
+
+    def __init__(self, scores, threshold, names, parts):
+        self.scores = np.asarray(scores, dtype=float)
+        self.threshold = float(threshold)
+        self.anomaly = self.scores > self.threshold
+        self.names = list(names)
+        self.parts = parts
+        self.order = np.argsort(-parts, axis=1, kind="stable")
+        self._rounded = self._score_cells = self._top = None
+
+    def __len__(self):
+        return len(self.scores)
+
+    def results(self):
+        """One Result per reading, as score_frame returns them."""
+        names, threshold = self.names, self.threshold
+        # Rows as tuples built from columns converted once: indexing numpy rows one by one is
+        # slow, and tuples of numbers, unlike lists, are soon left alone by the garbage
+        # collector.
+        return [Result(score, threshold, score > threshold, names, row_parts, row_order)
+                for score, row_parts, row_order in zip(self.scores.tolist(), rows_of(self.parts),
+                                                       rows_of(self.order), strict=True)]
+
+    def rounded_scores(self):
+        """round(score, 6) of each reading, as Python floats (as the audit writes them)."""
+        if self._rounded is None:
+            self._rounded = round6(self.scores)
+        return self._rounded
+
+    def score_cells(self):
+        """The CSV cell of each rounded score (repr, as the audit and the results write it)."""
+        if self._score_cells is None:
+            self._score_cells = float_cells(self.rounded_scores())
+        return self._score_cells
+
+    def anomaly_cells(self):
+        """The CSV cell of each verdict: 1 anomalous, 0 normal."""
+        return np.where(self.anomaly, "1", "0").tolist()
+
+    def top_sensors_of(self, position):
+        """The sensors that weigh most in one reading's score, largest first."""
+        return [self.names[i] for i in self.order[position, :TOP_SENSORS].tolist()]
+
+    def top_sensors(self):
+        """";".join(Result.top_sensors) of each reading, joined once per distinct ranking."""
+        if self._top is None:
+            self._top = self._top_sensors()
+        return self._top
+
+    def _top_sensors(self):
+        top = self.order[:, :TOP_SENSORS]
+        if not len(top):
+            return []
+        if not top.shape[1]:
+            return [""] * len(top)
+        # One number per ranking (its sensor indices as digits in base len(names)).
+        codes = np.zeros(len(top), dtype=np.int64)
+        for column in range(top.shape[1]):
+            codes = codes * len(self.names) + top[:, column]
+        distinct, which = np.unique(codes, return_inverse=True)
+        first = np.zeros(len(distinct), dtype=np.int64)
+        first[which[::-1]] = np.arange(len(which))[::-1]
+        texts = np.empty(len(distinct), dtype=object)
+        texts[:] = [";".join(self.names[i] for i in ranking) for ranking in top[first].tolist()]
+        return texts[which].tolist()
+
+    @classmethod
+    def joined(cls, parts):
+        """One Verdicts for consecutive parts scored apart (same threshold and sensors)."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(np.concatenate([part.scores for part in parts]), parts[0].threshold,
+                   parts[0].names, np.concatenate([part.parts for part in parts]))
+
+
+def round6(values):
+    """[round(value, 6) for value in values], a column at a time.
+
+    numpy's rounding (scale, rint, unscale) gives Python's correctly rounded result unless
+    the scaled value lies within its own rounding error of a half: those values, and large
+    or non-finite ones, go through round() itself.
+    """
+    values = np.asarray(values, dtype=float)
+    scaled = values * 1e6
+    with np.errstate(invalid="ignore"):
+        fraction = scaled - np.floor(scaled)
+        doubtful = ~(np.abs(values) < 1e3) | (np.abs(fraction - 0.5) < 1e-6)
+    rounded = (np.rint(scaled) / 1e6).tolist()
+    for position in np.flatnonzero(doubtful).tolist():
+        rounded[position] = round(float(values[position]), 6)
+    return rounded
+
+
+def score_columns(loaded, frame, context=None, single=None):
+    """Score ordered readings of one asset with one model version; returns Verdicts.
 
     `single` is passed to the model when given: a batch file passes False so that a chunk
     holding one reading is still scored as part of the file's sequence.
     """
     options = {} if single is None else {"single": single}
     scores = loaded.model.score(frame, context=context, **options)
-    names = list(scores.contributions.columns)
-    parts = scores.contributions.to_numpy().round(6)
-    order = np.argsort(-parts, axis=1, kind="stable")
-    threshold = float(scores.threshold)
-    values = np.asarray(scores.scores, dtype=float).tolist()
-    # Rows as tuples built from columns converted once: indexing numpy rows one by one is
-    # slow, and tuples of numbers, unlike lists, are soon left alone by the garbage collector.
-    return [Result(score, threshold, score > threshold, names, row_parts, row_order)
-            for score, row_parts, row_order in zip(values, rows_of(parts), rows_of(order),
-                                                   strict=True)]
+    return Verdicts(scores.scores, scores.threshold, scores.contributions.columns,
+                    scores.contributions.to_numpy().round(6))
+
+
+def score_frame(loaded, frame, context=None, single=None):
+    """score_columns as a list of Result, one per reading."""
+    return score_columns(loaded, frame, context=context, single=single).results()
 
 
 def calibration_of(loaded, frame):
@@ -113,6 +208,59 @@ def audit_rows(loaded, frame, results, *, channel, principal, request_id, latenc
         "score": round(result.score, 6), "threshold": round(result.threshold, 6),
         "anomaly": result.anomaly, "top_sensors": ";".join(result.top_sensors),
     } for inputs, result, timestamp in zip(records, results, timestamps, strict=True)]
+
+
+def audit_block(loaded, frame, verdicts, *, channel, principal, request_id, latency_ms,
+                batch_id="", reading_timestamps=None, client_request_id=""):
+    """audit_rows as an AuditBlock: the same rows carried as columns (one write per chunk)."""
+    count = len(verdicts)
+    timestamps = reading_timestamps if reading_timestamps is not None else [""] * count
+    common = {"timestamp_utc": utc_now_iso(), "request_id": request_id, "channel": channel,
+              "principal": principal, "asset": loaded.asset, "model_version": loaded.version,
+              "model_sha256": loaded.sha256, "batch_id": batch_id or "",
+              "latency_ms": latency_ms, "app_version": APP_VERSION,
+              "client_request_id": client_request_id or "",
+              "threshold": round(verdicts.threshold, 6)}
+    varying = {"reading_timestamp": [timestamp or "" for timestamp in timestamps],
+               "score": verdicts.rounded_scores(), "anomaly": verdicts.anomaly.tolist(),
+               "top_sensors": verdicts.top_sensors()}
+    columns = list(loaded.model.columns)
+    cells = {"anomaly": verdicts.anomaly_cells(), "score": verdicts.score_cells()}
+    return AuditBlock(count, common, varying, (columns, [frame[c].to_numpy() for c in columns]),
+                      cells)
+
+
+def predict_and_audit_columns(loaded, frame, sink, *, channel, principal, request_id,
+                              batch_id="", reading_timestamps=None, context=None, single=None):
+    """predict_and_audit for large files: Verdicts, and the audit rows as one AuditBlock.
+
+    The audit write happens before anything is returned, as in predict_and_audit.
+    """
+    started = time.perf_counter()
+    verdicts = score_columns(loaded, frame, context=context, single=single)
+    latency_ms = round((time.perf_counter() - started) * 1000, 3)
+    block = audit_block(loaded, frame, verdicts, channel=channel, principal=principal,
+                        request_id=request_id, latency_ms=latency_ms, batch_id=batch_id,
+                        reading_timestamps=reading_timestamps)
+    if getattr(loaded, "shadow", None) is not None:
+        add_shadow_columns(block, loaded.shadow, frame, context, single)
+    write_block(sink, block)
+    return verdicts
+
+
+def add_shadow_columns(block, shadow, frame, context=None, single=None):
+    """add_shadow_scores for an AuditBlock."""
+    try:
+        shadow_verdicts = score_columns(shadow, frame, context=context, single=single)
+    except Exception:  # any failure of a candidate model must leave the answer untouched
+        log.exception("shadow %s %s failed to score", shadow.asset, shadow.version)
+        shadow_verdicts = None
+    block.common["shadow_version"] = shadow.version
+    if shadow_verdicts is None:
+        block.common.update(shadow_score="", shadow_anomaly="")
+    else:
+        block.varying["shadow_score"] = shadow_verdicts.rounded_scores()
+        block.varying["shadow_anomaly"] = shadow_verdicts.anomaly.tolist()
 
 
 def predict_and_audit(loaded, frame, sink, *, channel, principal, request_id=None,

@@ -77,11 +77,33 @@ def _quoted(text):
     return text
 
 
-def _column_cells(values):
+def text_cells(texts):
+    """CSV cells of text values as csv.writer writes them, without the formula guard."""
+    joined = "".join(texts)
+    if '"' in joined or "," in joined or "\n" in joined or "\r" in joined:
+        return list(map(_quoted, texts))
+    return list(texts)
+
+
+def _needs_care(joined):
+    """Whether cells, each after a line feed in `joined`, hold one that starts like a formula
+    or a character that makes csv.writer quote a cell."""
+    if '"' in joined or "," in joined or "\r" in joined:
+        return True
+    return any(first in joined and "\n" + first in joined for first in FORMULA_PREFIXES)
+
+
+def column_cells(values):
     """The CSV cells of one column's values, as _cell and csv.writer would write each one."""
     kinds = set(map(type, values))
     if kinds == {float}:
         return list(map(repr, values))  # a float's repr never needs quoting
+    if kinds == {str}:
+        distinct = set(values)
+        looked_at = distinct if len(distinct) * 2 < len(values) else values
+        joined = "\n" + "\n".join(looked_at)
+        if joined.count("\n") == len(looked_at) and not _needs_care(joined):
+            return list(values)  # no cell to neutralise or quote: the text as it is
     if kinds == {str} and len(set(values)) * 2 < len(values):
         # Columns such as request_id or asset repeat one value: render each value once.
         rendered = {value: _quoted(_cell(value)) for value in set(values)}
@@ -93,6 +115,11 @@ def _column_cells(values):
     return cells
 
 
+def cell_of(value):
+    """The CSV cell of one value, as render_rows writes it in any row."""
+    return column_cells([value])[0]
+
+
 def render_rows(rows, columns):
     """Complete CSV lines for `rows` (dicts), formula-safe, as one string, as csv.writer writes.
 
@@ -101,17 +128,22 @@ def render_rows(rows, columns):
     """
     if len(columns) < 2 or not rows:
         return _csv_rows(rows, columns)  # csv.writer writes a lone empty cell as ""
-    cells = [_column_cells([row.get(column) for row in rows]) for column in columns]
+    cells = [column_cells([row.get(column) for row in rows]) for column in columns]
     return "\n".join(map(",".join, zip(*cells, strict=True))) + "\n"
 
 
 def append_csv(path, rows, columns):
     """Append complete lines with one write() under an exclusive lock; header if new.
 
+    `rows` is a list of dicts, or a block of rows carried as columns: an object whose
+    `lines(columns)` renders the rows' lines as render_rows would (None when it cannot) and
+    whose `rows()` gives them as dicts (services/audit_block.py).
+
     O_APPEND plus flock means lines from several workers never interleave, and the header
     is written exactly once even when two processes create the file together. When the
     columns end with the chain column (the audit), each row's hash is computed under the same
     lock from the hash at the end of the file. A file begun with older columns keeps them.
+    Returns the (start, end) offsets of the rows' lines in the file.
     """
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
     try:
@@ -120,11 +152,11 @@ def append_csv(path, rows, columns):
         if size:
             header, header_size = read_head(fd)
             written_columns = _columns_of(header, columns)
-            body = _render_body(rows, written_columns, fd, size, header_size)
+            head, body = b"", _render_body(rows, written_columns, fd, size, header_size)
         else:
-            body = render_rows([dict(zip(columns, columns, strict=True))], columns) + \
-                _render_body(rows, columns)
-        data = body.encode("utf-8")
+            head = render_rows([dict(zip(columns, columns, strict=True))], columns).encode()
+            body = _render_body(rows, columns)
+        data = head + body.encode("utf-8")
         written = os.write(fd, data)
         if written != len(data):
             # A short write leaves a partial line; cut it off so the file still parses.
@@ -132,6 +164,7 @@ def append_csv(path, rows, columns):
             raise OSError("short write to the audit file")
     finally:
         os.close(fd)
+    return size + len(head), size + len(data)
 
 
 def _columns_of(header, columns):
@@ -145,10 +178,13 @@ def _columns_of(header, columns):
 def _render_body(rows, columns, fd=None, size=0, header_size=0):
     """The rows' lines, each ending with its chain hash when the file is chained."""
     if columns[-1] != CHAIN_COLUMN:
-        return render_rows(rows, columns)
+        return render_rows(rows.rows() if hasattr(rows, "rows") else rows, columns)
     cells = columns[:-1]
-    body = render_rows(rows, cells)
-    lines = split_lines(body, len(rows), lambda i: [_cell(rows[i].get(c)) for c in cells])
+    lines = rows.lines(cells) if hasattr(rows, "lines") else None
+    if lines is None:
+        rows = rows.rows() if hasattr(rows, "rows") else rows
+        body = render_rows(rows, cells)
+        lines = split_lines(body, len(rows), lambda i: [_cell(rows[i].get(c)) for c in cells])
     previous = last_hash(fd, size, header_size) if size else ""
     return chain_lines(previous, lines)[0]
 

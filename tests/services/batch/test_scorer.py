@@ -10,7 +10,7 @@ import pytest
 
 from features.schema import SENSOR_COLUMNS
 from tests.conftest import NORMAL_CSV
-from webapp.services.audit import CsvAuditSink, count_batch_rows
+from webapp.services.audit import AuditError, CsvAuditSink, count_batch_rows
 from webapp.services.batch.reader import BatchFileError
 from webapp.services.batch.scorer import ERROR_COLUMNS, RESULT_COLUMNS, ScoreOutline, score_file
 from webapp.services.evaluation import confusion_metrics
@@ -26,7 +26,7 @@ def loaded(paths):
 
 
 class CountingSink(CsvAuditSink):
-    """The real CSV sink, counting its write() calls."""
+    """The real CSV sink, counting its writes (rows as dicts, or a block of columns)."""
 
     def __init__(self, directory):
         super().__init__(directory)
@@ -35,6 +35,10 @@ class CountingSink(CsvAuditSink):
     def write(self, rows):
         self.calls += 1
         super().write(rows)
+
+    def write_block(self, block):
+        self.calls += 1
+        super().write_block(block)
 
 
 @pytest.fixture
@@ -276,3 +280,28 @@ def test_header_names_and_semicolon_payloads_are_formula_safe(loaded, sink, tmp_
     assert header.split(",")[len(SENSOR_COLUMNS) + 1] == '"\'=HYPERLINK(""http://x"")"'
     assert "a;'=1+1;b" in first and ";=" not in first
     assert "'-0.5;'+2" in second
+
+
+class FailingSink(CountingSink):
+    """The real CSV sink whose `fail_at`-th write fails as a full disk would."""
+
+    def __init__(self, directory, fail_at):
+        super().__init__(directory)
+        self.fail_at = fail_at
+
+    def write_block(self, block):
+        if self.calls + 1 == self.fail_at:
+            self.calls += 1
+            raise AuditError("the audit log could not be written (No space left on device)")
+        super().write_block(block)
+
+
+@pytest.mark.parametrize("fail_at", [1, 2, 3])
+def test_an_audit_write_that_fails_publishes_no_result(loaded, tmp_path, fail_at):
+    # Chunks are audited by a thread while the next one is scored: a failed write still
+    # fails the file before any result or error report is published.
+    sink = FailingSink(str(tmp_path / "audit"), fail_at)
+    with pytest.raises(AuditError):
+        run(loaded, sink, tmp_path, "\n".join(normal_lines(250)) + "\n", chunk_rows=100)
+    assert not any(name.startswith("run") for name in os.listdir(tmp_path))
+    assert len(audit_frame(sink)) == 100 * (fail_at - 1)

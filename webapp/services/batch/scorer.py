@@ -12,6 +12,7 @@ import io
 import logging
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -22,15 +23,16 @@ from features.schema import DATETIME_COLUMN, LABEL_COLUMN
 from features.validation import validate_frame
 from webapp.services.batch.reader import (BatchFileError, RowProblem, check_header, read_chunks,
                                           read_header)
+from webapp.services.audit import write_block
 from webapp.services.evaluation import metrics_from_counts
 from webapp.services.rejections import record_rejections
-from webapp.services.scoring import calibration_of, predict_and_audit, score_frame
+from webapp.services.batch.results import RESULT_COLUMNS, result_lines
+from webapp.services.scoring import (Verdicts, calibration_of, predict_and_audit_columns,
+                                     score_columns)
 from webapp.services.storage import neutralise_formula_parts, write_atomic
 from webapp.services.csvfiles import lf_lines
 from webapp.services.text import shown, unsafe_rows
 
-RESULT_COLUMNS = ("score", "threshold", "predicted_anomaly", "top_sensors", "asset",
-                  "model_version")
 ERROR_COLUMNS = ("line", "column", "code", "reason", "value")
 DEFAULT_CHUNK_ROWS = 20_000
 CHART_POINTS = 1_000  # points drawn on the result page, whatever the file's length
@@ -153,32 +155,6 @@ class BatchSummary:
                 f"({100 * self.anomaly_share:.1f}%) with {self.asset} {self.model_version}")
 
 
-def results_frame(text, results, loaded, sensor_names):
-    """The results rows: input columns as given (text made spreadsheet-safe), then verdicts."""
-    out = text.reset_index(drop=True).copy()
-    for column in out.columns:
-        if column not in sensor_names:
-            out[column] = neutralise_text_column(out[column])
-    out["score"] = [round(r.score, 6) for r in results]
-    out["threshold"] = [round(r.threshold, 6) for r in results]
-    out["predicted_anomaly"] = [int(r.anomaly) for r in results]
-    out["top_sensors"] = [";".join(r.top_sensors) for r in results]
-    out["asset"] = loaded.asset
-    out["model_version"] = loaded.version
-    return out
-
-
-def neutralise_text_column(column):
-    """neutralise_formula_parts on each cell, except plain numbers such as -0.5."""
-    text = column.astype(str)
-    risky = text.str.contains(r"(?:^|;)[=+\-@\t\r]")
-    if not risky.any():
-        return column
-    numeric = pd.to_numeric(text.where(risky), errors="coerce").notna()
-    fix = risky & ~numeric
-    return text.where(~fix, text[fix].map(neutralise_formula_parts))
-
-
 class FileScorer:
     """Scores one file's chunks in order and writes results, error report and audit rows."""
 
@@ -203,7 +179,7 @@ class FileScorer:
                                     has_labels=LABEL_COLUMN in columns)
 
     def score_chunk(self, chunk):
-        """Validate, score and audit one chunk; returns (results frame, problems)."""
+        """Validate, score and audit one chunk; returns (results CSV lines, problems)."""
         numbers, valid, errors = validate_frame(chunk.table, self.sensors, first_line=0)
         problems = list(chunk.problems)
         for position, unsafe in unsafe_rows(chunk.table, DATETIME_COLUMN):
@@ -235,19 +211,23 @@ class FileScorer:
         check = calibration_of(self.loaded, frame)
         if check is not None:
             summary.add_calibration(check)
-        results = self._score(frame, text)
-        self._account(results, text, chunk.lines[valid])
+        verdicts = self._score(frame, text)
+        self._account(verdicts, text, chunk.lines[valid])
         self.context = pd.concat([self.context, frame]) if self.context is not None else frame
         self.context = self.context.iloc[-max(self.loaded.model.context_size, 1):]
-        return results_frame(text, results, self.loaded, self.sensor_names), problems
+        comma_lines = chunk.comma_lines
+        if comma_lines is not None and not valid.all():
+            comma_lines = np.array(comma_lines, dtype=object)[valid].tolist()
+        return result_lines(text, verdicts, self.loaded, self.sensor_names,
+                            verdicts.score_cells(), comma_lines), problems
 
     def _score(self, frame, text):
         """Score in file order; rows audited before a crash are scored again, not re-audited."""
         skip = min(max(self.already_audited - self.summary.scored, 0), len(frame))
-        results = []
+        parts = []
         if skip:
-            results = score_frame(self.loaded, frame.iloc[:skip], context=self.context,
-                                  single=False)
+            parts.append(score_columns(self.loaded, frame.iloc[:skip], context=self.context,
+                                       single=False))
         if skip < len(frame):
             context = pd.concat([self.context, frame.iloc[:skip]]) if self.context is not None \
                 else frame.iloc[:skip]
@@ -255,18 +235,17 @@ class FileScorer:
             if DATETIME_COLUMN in text.columns:
                 timestamps = text[DATETIME_COLUMN].iloc[skip:].tolist()
             rest = frame.iloc[skip:].reset_index(drop=True)
-            _, fresh = predict_and_audit(
+            fresh = predict_and_audit_columns(
                 self.loaded, rest, self.sink, channel=self.channel, principal=self.principal,
                 request_id=self.batch_id, batch_id=self.batch_id, reading_timestamps=timestamps,
                 context=context if len(context) else None, single=False)
-            results = list(results) + list(fresh)
+            parts.append(fresh)
             self.summary.audited += len(fresh)
-        return results
+        return Verdicts.joined(parts)
 
     def _account(self, results, text, lines):
         summary = self.summary
-        verdicts = np.fromiter((r.anomaly for r in results), dtype=bool, count=len(results))
-        scores = np.fromiter((r.score for r in results), dtype=float, count=len(results))
+        verdicts, scores = results.anomaly, results.scores
         dates = text[DATETIME_COLUMN].tolist() if summary.has_datetime else None
         labels = dates if dates is not None else lines.tolist()
         self.outline.add(summary.scored, scores, labels)
@@ -275,7 +254,7 @@ class FileScorer:
             summary.first_anomalies.append({
                 "line": int(lines[position]), "datetime": dates[position] if dates else "",
                 "score": round(float(scores[position]), 6),
-                "top_sensors": list(results[position].top_sensors)})
+                "top_sensors": results.top_sensors_of(position)})
         summary.scored += len(results)
         summary.anomalies += int(verdicts.sum())
         if summary.has_labels:
@@ -310,8 +289,9 @@ def score_file(binary, loaded, sink, *, batch_id, channel, principal, results_pa
     separator, columns = read_header(binary)
     sensors = loaded.sensors
     check_header(columns, sensors)
-    scorer = FileScorer(loaded, sink, batch_id=batch_id, channel=channel, principal=principal,
-                        columns=columns, already_audited=already_audited,
+    auditor = AuditInBackground(sink)
+    scorer = FileScorer(loaded, auditor, batch_id=batch_id, channel=channel,
+                        principal=principal, columns=columns, already_audited=already_audited,
                         rejections_dir=rejections_dir)
     results_tmp, errors_tmp = results_path + ".tmp", errors_path + ".tmp"
     try:
@@ -322,21 +302,60 @@ def score_file(binary, loaded, sink, *, batch_id, channel, principal, results_pa
             # Our header, not pandas': the input's column names are made formula-safe too.
             results_file.write(render_header(columns))
             for chunk in read_chunks(binary, columns, separator, chunk_rows):
-                frame, problems = scorer.score_chunk(chunk)
+                lines, problems = scorer.score_chunk(chunk)
                 errors_writer.writerows(problem.as_row() for problem in problems)
-                if frame is not None:
-                    frame.to_csv(results_file, header=False, index=False, lineterminator="\n")
+                if lines:
+                    results_file.write(lines)
                 if progress:
                     progress(scorer.summary, chunk.position)
+                del chunk, lines, problems  # not held while the next chunk is read
+        auditor.close()  # every chunk audited (or AuditError) before results are published
         if scorer.summary.rows_read == 0:
             raise BatchFileError("no_readings", "the file has a header but no readings")
         os.replace(results_tmp, results_path)
         os.replace(errors_tmp, errors_path)
     finally:
+        auditor.close(raising=False)
         for path in (results_tmp, errors_tmp):
             if os.path.exists(path):
                 os.remove(path)
     return scorer.summary
+
+
+class AuditInBackground:
+    """A sink whose writes are made by one thread, in order and one at a time, while the
+    file's next chunk is read and scored (two cores: scoring overlaps the audit's rendering,
+    chain and write). A write that fails raises AuditError at the next write or at close(),
+    which score_file calls before it publishes any result."""
+
+    def __init__(self, sink):
+        self.sink = sink
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigie-audit")
+        self.pending = None
+
+    def write_block(self, block):
+        self._wait()
+        self.pending = self.pool.submit(write_block, self.sink, block)
+
+    def write(self, rows):
+        self._wait()
+        self.sink.write(rows)
+
+    def _wait(self):
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self, raising=True):
+        """Wait for the last write; raise its error unless `raising` is False."""
+        try:
+            self._wait()
+        except Exception:
+            if raising:
+                raise
+            log.exception("an audit write failed while the file was given up")
+        finally:
+            self.pool.shutdown(wait=True)
 
 
 def render_header(columns):

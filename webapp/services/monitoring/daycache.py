@@ -11,6 +11,7 @@ from webapp.services.storage import write_json_atomic
 
 log = logging.getLogger("vigie.monitoring")
 CACHE_FORMAT = 4
+SLICE_BYTES = 8 << 20  # new bytes of a day file summarised at a time
 MEMORY_DAYS = 70  # day summaries a worker keeps in memory (about 0.3 MB each)
 
 
@@ -22,14 +23,17 @@ def merge_counts(into, extra):
         into[key] = into.get(key, 0) + value
 
 
-def read_new_bytes(path, offset):
+def read_new_bytes(path, offset, limit=-1):
     """(header columns, complete lines after `offset`, new offset); a partly written last line
-    is left for the next read."""
+    is left for the next read. With `limit`, about that many bytes at most (more only when a
+    single record is longer)."""
     with open(path, "rb") as handle:
         header = handle.readline()
         start = max(offset, len(header))
         handle.seek(start)
-        data = handle.read()
+        data = handle.read(limit)
+        if limit >= 0 and len(data) == limit and data.rfind(b"\n") < 0:
+            data += handle.read()
     end = data.rfind(b"\n") + 1
     # Stop at the end of a whole record: a line feed inside a quoted cell (an odd number of
     # quotes before it) is not one, and the next read must not start inside that cell.
@@ -37,6 +41,12 @@ def read_new_bytes(path, offset):
         end = data.rfind(b"\n", 0, end - 1) + 1
     columns = header.decode("utf-8-sig").strip().split(",")
     return columns, data[:end], start + end
+
+
+def header_size(path):
+    """The size of a file's header line with its line feed."""
+    with open(path, "rb") as handle:
+        return len(handle.readline())
 
 
 def parse_lines(columns, data, wanted, numeric=()):
@@ -63,8 +73,12 @@ class SummaryCache:
         self.cache_dir = cache_dir
         self.memory = {}
 
-    def summary(self, kind, path, summarise, merge):
-        """The summary of `path`, recomputed only for the bytes it gained since last time."""
+    def summary(self, kind, path, summarise, merge, blocks=None):
+        """The summary of `path`, recomputed only for the bytes it gained since last time.
+
+        `blocks` maps the start offset of rows known from their columns to (end offset,
+        summarise(previous summary)): those bytes are not read back.
+        """
         stat = os.stat(path)
         key = (stat.st_size, stat.st_mtime_ns)
         held = self.memory.get(path)
@@ -77,8 +91,20 @@ class SummaryCache:
             return cached
         if not cached or cached["offset"] > stat.st_size:
             cached = {"format": CACHE_FORMAT, "offset": 0, "summary": {}}
-        columns, data, offset = read_new_bytes(path, cached["offset"])
-        if data:
+        offset = max(cached["offset"], header_size(path))
+        blocks = {start: block for start, block in (blocks or {}).items() if start >= offset}
+        # With blocks, up to the last of them: rows appended since come with their own block
+        # at the next pass, rather than being read back now.
+        stop = max([end for end, _ in blocks.values()] or [stat.st_size])
+        while offset < stop:  # a slice at a time: never a whole day file in memory
+            if offset in blocks:
+                offset, summarise_block = blocks.pop(offset)
+                merge(cached["summary"], summarise_block(cached["summary"]))
+                continue
+            limit = min([SLICE_BYTES] + [start - offset for start in blocks if start > offset])
+            columns, data, offset = read_new_bytes(path, offset, limit)
+            if not data:
+                break
             merge(cached["summary"], summarise(columns, data, cached["summary"]))
         cached.update(offset=offset, source=list(key) if offset == stat.st_size else None)
         self._store(cache_path, cached)

@@ -7,7 +7,8 @@ import time
 
 from webapp.services.audit import day_path
 from webapp.services.monitoring.daycache import SummaryCache
-from webapp.services.monitoring.summaries import merge_audit, summarise_audit
+from webapp.services.monitoring.summaries import (block_summariser, merge_audit,
+                                                    summarise_audit)
 
 
 class SummaryRefresher:
@@ -27,6 +28,15 @@ class SummaryRefresher:
         self.pending = set()
         self.timer = None
         self.last = 0.0
+        self.blocks = {}  # day -> {start offset: (end offset, summarise(previous))}
+
+    def add_block(self, day, span, block):
+        """Note an AuditBlock just written at `span` (start, end) of the day file: its summary
+        comes from its columns, not from reading and parsing its lines back."""
+        summarise = block_summariser(block)
+        if summarise is not None:
+            with self.lock:
+                self.blocks.setdefault(day, {})[span[0]] = (span[1], summarise)
 
     def __call__(self, days):
         """Note `days` as written to; summarise now, or once the interval has passed."""
@@ -56,5 +66,7 @@ class SummaryRefresher:
                 return
             for day in days:
                 path = day_path(self.audit_dir, day)
+                with self.lock:
+                    blocks = self.blocks.pop(day, {})
                 if os.path.exists(path):
-                    self.cache.summary("audit", path, summarise_audit, merge_audit)
+                    self.cache.summary("audit", path, summarise_audit, merge_audit, blocks)

@@ -5,6 +5,7 @@ soon as the page is full, so a first page costs one or two day files whatever th
 size. Export streams one day file at a time.
 """
 
+import itertools
 from dataclasses import dataclass, fields
 from datetime import date
 
@@ -96,17 +97,16 @@ def iter_rows(audit_dir, wanted, newest_first=True):
                              keep=wanted.keeps, newest_first=newest_first)
 
 
+def page_of(items, page, page_size):
+    """(the items of `page`, whether a later page exists), reading `items` no further."""
+    skip = (max(page, 1) - 1) * page_size
+    chosen = list(itertools.islice(items, skip, skip + page_size + 1))
+    return chosen[:page_size], len(chosen) > page_size
+
+
 def search(audit_dir, wanted, page=1, page_size=PAGE_SIZE):
     """(rows of the page, whether an older page exists), newest first."""
-    skip = (max(page, 1) - 1) * page_size
-    rows = []
-    for position, row in enumerate(iter_rows(audit_dir, wanted)):
-        if position < skip:
-            continue
-        if len(rows) == page_size:
-            return rows, True
-        rows.append(row)
-    return rows, False
+    return page_of(iter_rows(audit_dir, wanted), page, page_size)
 
 
 def search_requests(audit_dir, wanted, page=1, page_size=PAGE_SIZE):
@@ -114,15 +114,7 @@ def search_requests(audit_dir, wanted, page=1, page_size=PAGE_SIZE):
     found = audit.search_requests(
         audit_dir, date_from=wanted.date_from, date_to=wanted.date_to,
         exact={name: getattr(wanted, name) for name in EXACT_FIELDS}, verdict=wanted.verdict)
-    skip = (max(page, 1) - 1) * page_size
-    rows = []
-    for position, entry in enumerate(found):
-        if position < skip:
-            continue
-        if len(rows) == page_size:
-            return rows, True
-        rows.append(entry)
-    return rows, False
+    return page_of(found, page, page_size)
 
 
 def export_csv(audit_dir, wanted):

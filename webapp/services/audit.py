@@ -17,7 +17,7 @@ import pandas as pd
 
 from webapp.services.audit_chain import CHAIN_COLUMN, read_record, verify_files
 from webapp.services.audit_index import (append_index, block_index_entry, day_of_request,
-                                         requests_of_day)
+                                         index_entries, requests_of_day)
 from webapp.services.audit_records import (parse_records, records_holding,
                                            records_newest_first, split_header)
 from webapp.services.storage import append_csv, neutralise_formula, render_rows, utc_now_iso
@@ -73,45 +73,45 @@ class CsvAuditSink(AuditSink):
         for row in rows:
             row.setdefault("timestamp_utc", now)
             by_day.setdefault(row["timestamp_utc"][:10], []).append(row)
-        try:
-            os.makedirs(self.directory, exist_ok=True)
-            for day, day_rows in by_day.items():
-                append_csv(self.path_for(day), day_rows, AUDIT_COLUMNS)
-        except OSError as exc:
-            raise AuditError(f"the audit log could not be written ({exc.strerror or exc})") from exc
-        try:
-            for day, day_rows in by_day.items():
-                append_index(self.directory, day, day_rows)
-        except OSError:  # the rows are audited; the index only makes finding them quicker
-            log.exception("the request index was not updated")
-        if self.after_write is not None:
-            try:
-                self.after_write(sorted(by_day))
-            except Exception:  # a summary is only a speed-up; the rows are written
-                log.exception("audit summaries not updated after a write")
-
+        for day, day_rows in by_day.items():
+            self._append(day, day_rows)
+        for day, day_rows in by_day.items():
+            self._index(day, index_entries(day_rows))
+        self._summarise(sorted(by_day))
 
     def write_block(self, block):
         """Append an AuditBlock (rows carried as columns, one timestamp) with one write."""
-        day = block.day
+        span = self._append(block.day, block)
+        self._index(block.day, [block_index_entry(block)])
+        # A summariser that can take the rows from their columns is spared reading them back
+        # (monitoring/refresher.py).
+        self._summarise([block.day], add_block=(block.day, span, block))
+
+    def _append(self, day, rows):
+        """The one locked append of audit rows (dicts or a block) to a day file; its span."""
         try:
             os.makedirs(self.directory, exist_ok=True)
-            span = append_csv(self.path_for(day), block, AUDIT_COLUMNS)
+            return append_csv(self.path_for(day), rows, AUDIT_COLUMNS)
         except OSError as exc:
             raise AuditError(f"the audit log could not be written ({exc.strerror or exc})") from exc
+
+    def _index(self, day, entries):
+        """Add request index entries for rows just appended; a failure is only logged."""
         try:
-            append_index(self.directory, day, [], entries=[block_index_entry(block)])
+            append_index(self.directory, day, [], entries=entries)
         except OSError:  # the rows are audited; the index only makes finding them quicker
             log.exception("the request index was not updated")
-        if self.after_write is not None:
-            try:
-                # A summariser that can take the rows from their columns is spared reading
-                # them back (monitoring/refresher.py).
-                if hasattr(self.after_write, "add_block"):
-                    self.after_write.add_block(day, span, block)
-                self.after_write([day])
-            except Exception:  # a summary is only a speed-up; the rows are written
-                log.exception("audit summaries not updated after a write")
+
+    def _summarise(self, days, add_block=None):
+        """Tell monitoring which days grew; a failure never fails an audit write."""
+        if self.after_write is None:
+            return
+        try:
+            if add_block is not None and hasattr(self.after_write, "add_block"):
+                self.after_write.add_block(*add_block)
+            self.after_write(days)
+        except Exception:  # a summary is only a speed-up; the rows are written
+            log.exception("audit summaries not updated after a write")
 
 
 def write_block(sink, block):

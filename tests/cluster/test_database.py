@@ -73,13 +73,26 @@ def runner_for(paths):
     return make
 
 
-def test_the_application_role_may_insert_and_read_audit_rows_never_change_them(
-        postgres_server, paths):
+def database_with_login(postgres_server):
+    """A new database (its owner's URL) and a new login role with no grant yet (its URL)."""
     name = postgres_server.create_database()
-    owner_url = postgres_server.url(name)
     login = "vigie_web_" + uuid.uuid4().hex[:8]
     postgres_server.sql(f"CREATE ROLE {login} LOGIN")
-    app_url = postgres_server.url(name, user=login)
+    return postgres_server.url(name), postgres_server.url(name, user=login), login
+
+
+def upgraded_with_app_role(postgres_server):
+    """A database at the head revision and a login granted the application role: URLs of the
+    owner and of that login."""
+    owner_url, app_url, login = database_with_login(postgres_server)
+    schema.upgrade(owner_url)
+    assert schema.grant_app_role(owner_url, login)
+    return owner_url, app_url
+
+
+def test_the_application_role_may_insert_and_read_audit_rows_never_change_them(
+        postgres_server, paths):
+    owner_url, app_url, login = database_with_login(postgres_server)
     # The real command, as an operator types it: the app loads on the empty database.
     result = subprocess.run(
         [FLASK, "--app", "webapp", "db", "upgrade"], cwd=ROOT, capture_output=True, text=True,
@@ -117,13 +130,7 @@ def test_the_application_role_may_add_to_the_record_logs_never_change_them(
         postgres_server, tmp_path):
     from webapp.services.alarm_acks import acknowledge, acknowledgements
     from webapp.services.record_log import Logs
-    name = postgres_server.create_database()
-    owner_url = postgres_server.url(name)
-    login = "vigie_web_" + uuid.uuid4().hex[:8]
-    postgres_server.sql(f"CREATE ROLE {login} LOGIN")
-    schema.upgrade(owner_url)
-    assert schema.grant_app_role(owner_url, login)
-    app_url = postgres_server.url(name, user=login)
+    owner_url, app_url = upgraded_with_app_role(postgres_server)
     acknowledge(Logs(tmp_path, app_url), "s1:1:42", "operator", "on my way")
     assert [row["comment"] for row in acknowledgements(Logs(tmp_path, app_url))["s1:1:42"]] \
         == ["on my way"]
@@ -147,13 +154,7 @@ def test_the_application_role_may_add_to_the_record_logs_never_change_them(
 def test_the_application_role_may_write_job_states_and_add_day_summaries_only(postgres_server):
     from webapp.services.job_states import DatabaseJobStates
     from webapp.services.monitoring.database_days import monitoring_days
-    name = postgres_server.create_database()
-    owner_url = postgres_server.url(name)
-    login = "vigie_web_" + uuid.uuid4().hex[:8]
-    postgres_server.sql(f"CREATE ROLE {login} LOGIN")
-    app_url = postgres_server.url(name, user=login)
-    schema.upgrade(owner_url)
-    assert schema.grant_app_role(owner_url, login)
+    owner_url, app_url = upgraded_with_app_role(postgres_server)
     states = DatabaseJobStates(app_url, "batch")
     states.save("a" * 32, "operator", "pump-1", meta={"filename": "x.csv"},
                 state={"state": "queued"})

@@ -22,6 +22,8 @@ be reported out of calibration, with the sensors: the message says what changed,
 
 import numpy as np
 
+from features.schema import sensor_values
+
 # Share of new calibration readings the previous version flags above which the two
 # calibrations are called unlike (docs/detector.md, contamination check).
 UNLIKE_SHARE = 0.5
@@ -81,7 +83,7 @@ def calibration_check(frame, ranges):
     if ranges is None:
         return None
     columns = [column for column in ranges if column in getattr(frame, "columns", ())]
-    values = np.asarray(frame[columns], dtype=float).reshape(-1, len(columns))
+    values = sensor_values(frame, columns).reshape(-1, len(columns))
     far, beyond = _far_sensors(values, ranges, columns)
     outside = (far.sum(axis=1) >= MIN_SENSORS) | _unit_error(values, ranges, columns,
                                                               far).any(axis=1)

@@ -14,10 +14,11 @@ from features.detector import (
     TrailingMean,
     calibrate_threshold,
     calibration_warnings,
+    is_finite_rows,
     trailing_argmax,
     trailing_mean,
 )
-from features.schema import SENSOR_COLUMNS
+from features.schema import SENSOR_COLUMNS, sensor_values
 
 DETECTOR_NAME = "pca-t2-q"
 
@@ -52,10 +53,21 @@ class SensorSelector(BaseEstimator, TransformerMixin):
         return self
 
     def transform(self, X):
-        columns = list(self.columns)
-        if list(X.columns) == columns:  # already in order: selecting again costs more than scoring
-            return np.asarray(X, dtype=float)
-        return np.asarray(X[columns], dtype=float)
+        return sensor_values(X, self.columns)
+
+
+def transform_step(step, values):
+    """step.transform(values), with a RobustScaler's own arithmetic done here on finite float
+    rows: its input validation cost more than the rest of a one-reading request's scoring.
+    The operations are the scaler's (subtract the centre, divide by the scale), so the
+    values are the same to the last bit (tests/features/test_pipeline.py checks it)."""
+    if type(step) is RobustScaler and is_finite_rows(values, step.n_features_in_):
+        if step.with_centering:
+            values = values - step.center_
+        if step.with_scaling:
+            values = values / step.scale_
+        return values
+    return step.transform(values)
 
 
 def build_pipeline(settings, columns=SENSOR_COLUMNS):
@@ -131,13 +143,18 @@ class AnomalyModel:
         `single_threshold`.  By default (None) that happens for one reading without context,
         as from the reading form; anything else is scored as a sequence.
         """
+        parts, threshold = self.score_parts(frame, context, single)
+        return Scores(parts.sum(axis=1), pd.DataFrame(parts, columns=list(self.columns)),
+                      threshold)
+
+    def score_parts(self, frame, context=None, single=None):
+        """`score` as plain arrays: (per-sensor contributions of shape (n, m) in the order of
+        `columns`, the threshold that judges them); a reading's score is its row's sum."""
         has_context = context is not None and len(context) > 0
         if single is None:
             single = len(frame) == 1 and not has_context
         if single:
-            parts = self.single_contributions(frame)
-            return Scores(parts.sum(axis=1), pd.DataFrame(parts, columns=list(self.columns)),
-                          self.threshold_for(True))
+            return self.single_contributions(frame), self.threshold_for(True)
         if has_context and self.context_size:
             context = context[list(self.columns)].iloc[-self.context_size:]
             frame = pd.concat([context, frame[list(self.columns)]], ignore_index=True)
@@ -145,9 +162,7 @@ class AnomalyModel:
         else:
             skip = 0
         parts = self.smoothed_contributions(frame)
-        parts = parts[trailing_argmax(parts.sum(axis=1), self.hold_window)][skip:]
-        contributions = pd.DataFrame(parts, columns=list(self.columns))
-        return Scores(parts.sum(axis=1), contributions, self.threshold)
+        return parts[trailing_argmax(parts.sum(axis=1), self.hold_window)][skip:], self.threshold
 
     def smoothed_contributions(self, frame):
         """Per-sensor contributions of a sequence after the trailing windows, before the hold."""
@@ -159,7 +174,7 @@ class AnomalyModel:
         values = frame
         for _, step in self.pipeline.steps[:-1]:
             if not isinstance(step, TrailingMean):
-                values = step.transform(values)
+                values = transform_step(step, values)
         return self.pipeline[-1].contributions(values)
 
     def calibration_check(self, frame):

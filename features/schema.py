@@ -52,6 +52,19 @@ LABEL_COLUMN = "anomaly"
 ASSET_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # \Z: "$" lets a newline in
 
 
+def sensor_values(frame, columns):
+    """The float values of `columns` of a DataFrame, as an (n, m) array in that order.
+
+    A frame whose columns are already those, in that order (as the API and batch build
+    them), is converted as it is: selecting a list of columns costs more than scoring a
+    reading.
+    """
+    columns = list(columns)
+    if list(frame.columns) == columns:
+        return frame.to_numpy(dtype=float)  # np.asarray(frame) takes 30 times as long
+    return frame[columns].to_numpy(dtype=float)
+
+
 def is_valid_asset_name(name):
     """True when `name` is a short asset name (letters, digits, '-', '_')."""
     return isinstance(name, str) and bool(ASSET_NAME_PATTERN.fullmatch(name))

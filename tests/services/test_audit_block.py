@@ -1,6 +1,7 @@
 """Audit rows carried as columns (AuditBlock) are written byte for byte as the rows as dicts."""
 
 import csv
+import json
 import os
 
 import numpy as np
@@ -12,7 +13,7 @@ from webapp.services.audit import AUDIT_COLUMNS, AuditSink, CsvAuditSink
 from webapp.services.audit_block import AuditBlock, float_cells
 from webapp.services.audit_chain import CHAIN_COLUMN, split_lines
 from webapp.services.registry import ModelRegistry
-from webapp.services.scoring import predict_and_audit, predict_and_audit_columns
+from webapp.services.scoring import inputs_json, predict_and_audit, predict_and_audit_columns
 from webapp.services.storage import render_rows
 
 CELLS = AUDIT_COLUMNS[:-1]
@@ -30,6 +31,22 @@ def test_float_cells_are_repr_whatever_the_magnitude():
                              [0.0, -0.0, 1e-4, 9.999e-5, 1e16, 9999999999999998.0, 5e-324,
                               np.nan, np.inf, -np.inf, 5.0, -123456.789]])
     assert float_cells(values) == [repr(value) for value in values.tolist()]
+
+
+@pytest.mark.parametrize("dtypes", ["floats", "ints", "mixed", "reordered"])
+def test_inputs_json_is_what_json_dumps_writes_for_each_row(dtypes):
+    rng = np.random.default_rng(3)
+    columns = ["b", 'quote"d', "100%", "a"]
+    frame = pd.DataFrame(rng.normal(size=(50, 4)) * 10.0 ** rng.integers(-8, 18, (50, 4)),
+                         columns=columns)
+    if dtypes in ("ints", "mixed"):
+        frame["a"] = rng.integers(-10**6, 10**6, 50)
+    if dtypes == "ints":
+        frame = frame.astype(np.int64)
+    order = list(reversed(columns)) if dtypes == "reordered" else columns
+    expected = [json.dumps({column: row[column] for column in order}, separators=(",", ":"))
+                for row in frame.astype(object).to_dict("records")]
+    assert inputs_json(frame, order) == expected
 
 
 TEXTS = ["plain", "a,b", 'say "hi"', "=cmd", "-2", "@x", "", "é;=1", "\tx", "x'y"]

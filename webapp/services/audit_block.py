@@ -7,6 +7,7 @@ renders each line with one string operation, byte for byte what storage.render_r
 for the same rows as dicts (the tests compare both). A sink that takes dicts gets `rows()`.
 """
 
+import functools
 import json
 
 import numpy as np
@@ -33,6 +34,19 @@ def float_cells(values):
     return cells
 
 
+@functools.lru_cache(maxsize=64)
+def _inputs_template(names):
+    return "{" + ",".join(json.dumps(name).replace("%", "%%") + ":%r" for name in names) + "}"
+
+
+def render_inputs(names, columns):
+    """The inputs JSON of each row ({"sensor":value,...}, compact, as json.dumps writes it),
+    from one list of Python values per sensor name: repr of a float is its shortest exact
+    form, as in JSON, and one %-template per row beats a json.dumps per row."""
+    template = _inputs_template(tuple(names))
+    return [template % row for row in zip(*columns, strict=True)]
+
+
 class AuditBlock:
     """The audit rows of one write: `common` values shared by every row, `varying` columns.
 
@@ -57,10 +71,7 @@ class AuditBlock:
         """The inputs JSON of each row, as scoring.inputs_json writes it (repr of each value)."""
         if not self.names:
             return ["{}"] * self.count
-        template = "{" + ",".join(json.dumps(name).replace("%", "%%") + ":%r"
-                                  for name in self.names) + "}"
-        columns = [np.asarray(values).tolist() for values in self.values]
-        return [template % row for row in zip(*columns, strict=True)]
+        return render_inputs(self.names, [np.asarray(values).tolist() for values in self.values])
 
     def rows(self):
         """The block as one dict per row, for sinks that take dicts."""

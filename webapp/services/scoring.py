@@ -1,6 +1,5 @@
 """Scoring service: validated readings in, verdicts and audit rows out, for every channel."""
 
-import json
 import logging
 import time
 import uuid
@@ -9,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from webapp.services.audit import write_block
-from webapp.services.audit_block import AuditBlock, float_cells
+from webapp.services.audit_block import AuditBlock, float_cells, render_inputs
 from webapp.services.storage import utc_now_iso
 from webapp.version import APP_VERSION
 
@@ -158,10 +157,8 @@ def score_columns(loaded, frame, context=None, single=None):
     `single` is passed to the model when given: a batch file passes False so that a chunk
     holding one reading is still scored as part of the file's sequence.
     """
-    options = {} if single is None else {"single": single}
-    scores = loaded.model.score(frame, context=context, **options)
-    return Verdicts(scores.scores, scores.threshold, scores.contributions.columns,
-                    scores.contributions.to_numpy().round(6))
+    parts, threshold = loaded.model.score_parts(frame, context=context, single=single)
+    return Verdicts(parts.sum(axis=1), threshold, loaded.model.columns, parts.round(6))
 
 
 def score_frame(loaded, frame, context=None, single=None):
@@ -182,15 +179,20 @@ def rows_of(matrix):
 
 
 def inputs_json(frame, columns):
-    """One compact JSON object of sensor: value per row, as json.dumps writes it.
+    """One compact JSON object of sensor: value per row, as json.dumps writes it."""
+    return render_inputs(columns, column_lists(frame, columns))
 
-    Built column by column (repr of a float is its shortest exact form, as in JSON) because
-    a per-row json.dumps dominates the cost of auditing large files.
+
+def column_lists(frame, columns):
+    """The values of each of `columns` as a Python list (floats stay floats, ints ints).
+
+    A frame of float columns only, already in that order (the API's, the form's), is
+    converted in one step: selecting its columns one by one cost more than scoring a reading.
     """
-    template = "{" + ",".join(json.dumps(column).replace("%", "%%") + ":%r"
-                              for column in columns) + "}"
-    return [template % values
-            for values in zip(*(frame[column].tolist() for column in columns), strict=True)]
+    if list(frame.columns) == list(columns) and all(
+            dtype == np.float64 for dtype in frame.dtypes.tolist()):
+        return frame.to_numpy().T.tolist()
+    return [frame[column].tolist() for column in columns]
 
 
 def audit_rows(loaded, frame, results, *, channel, principal, request_id, latency_ms,

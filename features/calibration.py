@@ -91,7 +91,10 @@ def calibration_check(frame, ranges):
     verdict = bool(count and outside.sum() > MOST * count)
     share = far.mean(axis=0) if count else np.zeros(len(columns))
     sensors = []
-    for j in np.argsort(-np.median(beyond, axis=0) if count else share, kind="stable"):
+    # Most requests have no sensor far in most readings: then no median is needed.
+    furthest_first = np.argsort(-np.median(beyond, axis=0), kind="stable") \
+        if (share > MOST).any() else []
+    for j in furthest_first:
         if share[j] <= MOST:
             continue
         usual = ranges[columns[j]]

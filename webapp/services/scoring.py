@@ -184,15 +184,14 @@ def inputs_json(frame, columns):
 
 
 def column_lists(frame, columns):
-    """The values of each of `columns` as a Python list (floats stay floats, ints ints).
+    """The values of each of `columns` as a Python list (ints stay ints, floats floats).
 
-    A frame of float columns only, already in that order (the API's, the form's), is
-    converted in one step: selecting its columns one by one cost more than scoring a reading.
+    One conversion of the whole frame: selecting its columns one by one cost more than
+    scoring a reading.
     """
-    if list(frame.columns) == list(columns) and all(
-            dtype == np.float64 for dtype in frame.dtypes.tolist()):
-        return frame.to_numpy().T.tolist()
-    return [frame[column].tolist() for column in columns]
+    if list(frame.columns) != list(columns):
+        frame = frame[list(columns)]
+    return frame.to_numpy(dtype=object).T.tolist()
 
 
 def audit_rows(loaded, frame, results, *, channel, principal, request_id, latency_ms,

@@ -1,10 +1,13 @@
 """Schema validation of single readings and of tables read from files."""
 
 import math
+import random
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from features import validation
 from features.schema import SENSOR_COLUMNS, SENSORS
 from features.validation import SchemaError, check_columns, validate_frame, validate_reading
 
@@ -64,3 +67,26 @@ def test_frame_validation_names_each_bad_cell_by_file_line():
         (3, "Pressure", "not_a_number"), (4, "Voltage", "missing"),
         (5, "Temperature", "not_finite"), (6, "Current", "out_of_range")]
     assert numbers.loc[0, "Current"] == pytest.approx(GOOD["Current"])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_number_columns_in_one_conversion_agree_with_the_column_by_column_check(
+        seed, monkeypatch):
+    rng = random.Random(seed)
+    odd = [0, -1, 10**400, 1e308, float("inf"), float("nan"), 1e-300, 3, 2.5, -0.0]
+    readings = [{sensor.name: rng.choice(odd) if rng.random() < 0.2 else
+                 rng.uniform(sensor.low - 5, sensor.high + 5) for sensor in SENSORS}
+                for _ in range(rng.choice([1, 2, 50]))]
+    if seed == 3:  # a bool, a string and a missing value send the whole request column-wise
+        readings[0]["Current"], readings[-1]["Voltage"] = True, "1"
+        del readings[0]["Pressure"]
+    numbers, clean = validation.number_columns(readings)
+    with monkeypatch.context() as patch:
+        patch.setattr(validation, "_plain_number_rows", lambda *_: None)
+        expected_numbers, expected_clean = validation.number_columns(readings)
+    assert clean.tolist() == expected_clean.tolist()
+    for name in SENSOR_COLUMNS:
+        np.testing.assert_array_equal(numbers[name], expected_numbers[name])
+    for reading, fine in zip(readings, clean.tolist(), strict=True):
+        if fine:
+            assert validate_reading(reading)[1] == []

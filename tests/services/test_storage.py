@@ -2,6 +2,7 @@
 
 import json
 import os
+import random
 import re
 
 import pytest
@@ -53,3 +54,20 @@ def test_day_files_lists_only_names_of_a_day(tmp_path):
     found = storage.day_files(str(tmp_path), pattern)
     assert found == {"2026-03-01": str(tmp_path / "predictions-2026-03-01.csv")}
     assert storage.day_files(str(tmp_path / "missing"), pattern) == {}
+
+
+AWKWARD = ["plain", "a,b", 'say "hi"', "=cmd", "-2", "+1", "@x", "", "é;=1", "\tx", "x'y",
+           "two\nlines", "cr\rhere", 0.1, 1e-05, -0.0, 12345678901234567.0, float("nan"), 7,
+           True, False, None]
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 4, 5, 9, 40])
+def test_rows_are_rendered_as_csv_writer_writes_them_whatever_their_number(count):
+    rng = random.Random(count)
+    columns = ["a", "b", "c", "d", "e"]
+    for _ in range(30):
+        rows = [{column: rng.choice(AWKWARD) for column in columns} for _ in range(count)]
+        if count > 2:  # a column that repeats one value (request ids, assets)
+            for row in rows:
+                row["e"] = "=same"
+        assert storage.render_rows(rows, columns) == storage._csv_rows(rows, columns)

@@ -19,6 +19,7 @@ from webapp.services.audit_chain import (CHAIN_COLUMN, chain_lines, last_hash, r
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 FORMULA_FIRST = frozenset(FORMULA_PREFIXES)
+FEW_ROWS = 4  # fewer rows than this are rendered by csv.writer itself (render_rows)
 
 
 def utc_now_iso():
@@ -126,8 +127,10 @@ def render_rows(rows, columns):
     Rendered column by column: a request of thousands of readings is a few list operations
     per column instead of a csv.writer call and a _cell call per cell.
     """
-    if len(columns) < 2 or not rows:
-        return _csv_rows(rows, columns)  # csv.writer writes a lone empty cell as ""
+    # csv.writer writes a lone empty cell as ""; and it is the quicker below about four rows
+    # (one reading: 7 us against 25), where the column set-up costs more than it saves.
+    if len(columns) < 2 or len(rows) < FEW_ROWS:
+        return _csv_rows(rows, columns)
     cells = [column_cells([row.get(column) for row in rows]) for column in columns]
     return "\n".join(map(",".join, zip(*cells, strict=True))) + "\n"
 

@@ -1,6 +1,7 @@
 """Slow and idle clients: connections that never finish their request do not freeze the service."""
 
 import contextlib
+import http.client
 import os
 import socket
 import time
@@ -72,3 +73,25 @@ def test_a_body_that_stops_half_way_gets_a_4xx_after_the_silence_limit(paths):
         client.settimeout(5 * SILENCE)
         status_line = client.recv(64).split(b"\r\n", 1)[0]
     assert status_line.startswith(b"HTTP/1.1 4"), status_line
+
+
+def connection_header(url):
+    """The Connection header of a /healthz answer to an HTTP/1.1 client that would keep it."""
+    host, port = url.rsplit("/", 1)[1].rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", "/healthz")
+        response = connection.getresponse()
+        response.read()
+        return (response.getheader("Connection") or "").lower()
+    finally:
+        connection.close()
+
+
+def test_connections_are_closed_after_each_answer_unless_keepalive_is_set(paths):
+    """A kept-alive connection stays with one worker: a few busy clients then pile up on it
+    while the other worker idles. By default each answer closes its connection."""
+    with gunicorn_server(paths, workers=1) as (url, _):
+        assert connection_header(url) == "close"
+    with gunicorn_server(paths, workers=1, extra_env={"KEEPALIVE": "2"}) as (url, _):
+        assert connection_header(url) == "keep-alive"

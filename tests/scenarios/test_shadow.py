@@ -80,7 +80,7 @@ def test_a_failing_shadow_never_changes_the_answer(tmp_path, store, caplog):
 
     def broken(*args, **kwargs):
         raise RuntimeError("candidate crashed")
-    loaded.shadow.model.score = broken
+    loaded.shadow.model.score_parts = broken  # what score() and the scoring service call
     sink = CsvAuditSink(str(tmp_path / "audit"))
     _, results = predict_and_audit(loaded, READINGS, sink, channel="cli", principal="t")
     expected = score_frame(store.load("pump-1", "v1"), READINGS)

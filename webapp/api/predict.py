@@ -139,6 +139,8 @@ def check_shape(body, max_readings):
 
 def choose_asset(asset):
     """The asset to score: the one named, or the only one in the store; else 404 or 400."""
+    if asset is not None and is_valid_asset_name(asset) and registry().versions(asset):
+        return asset  # without listing every asset's versions on every request
     assets = registry().assets()
     if asset is None:
         if len(assets) == 1:

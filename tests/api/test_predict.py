@@ -127,6 +127,17 @@ def test_revoked_key_is_403_and_scores_nothing(client, app, key):
     assert audit_rows(app) == []
 
 
+def test_an_active_version_missing_from_the_store_is_503_not_500(client, app, key):
+    """ACTIVE names a version whose folder was removed by hand: the store is broken."""
+    store = ModelRegistry(app.config["MODEL_STORE"])
+    with open(os.path.join(store.root, "pump-1", "ACTIVE"), "w", encoding="utf-8") as handle:
+        handle.write("v9\n")
+    body = assert_error(post(client, {"asset": "pump-1", "readings": normal_readings(1)}, key),
+                        503, "v9")
+    assert "pump-1" in body["error"]
+    assert audit_rows(app) == []
+
+
 @pytest.mark.parametrize("asset", ["pump-9", "../pump-1", "", "x" * 500])
 def test_unknown_asset_is_404(client, key, asset):
     body = assert_error(post(client, {"asset": asset, "readings": normal_readings(1)}, key),

@@ -335,11 +335,19 @@ class ActiveModels:
         The result also carries the asset's shadow candidate, read in the same call, so that
         one request (or one batch pinned to a version) uses one pair of versions throughout.
         """
-        self.registry.require_asset(asset)
+        named = version
         version = version or self.registry.active_version(asset)
         if version is None:
+            self.registry.require_asset(asset)  # an unknown asset is not "no active version"
             raise NoActiveModel(f"asset {asset!r} has no active version")
-        loaded = self._cached(asset, version)
+        try:
+            loaded = self._cached(asset, version)
+        except UnknownVersion:
+            self.registry.require_asset(asset)
+            if named:
+                raise
+            raise ModelIntegrityError(f"asset {asset!r}: its active version {version} is missing "
+                                      "from the model store") from None
         shadow = self._shadow_of(asset, version)
         return dataclasses.replace(loaded, shadow=shadow) if shadow is not None else loaded
 

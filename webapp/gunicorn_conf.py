@@ -65,8 +65,9 @@ threads = int(os.environ.get("THREADS", "8"))
 # No keep-alive by default: a kept-alive connection stays with the worker that accepted it, and
 # a few busy clients (gateways) then pile up on one worker while the other idles: 8 clients got
 # 320 to 1,040 requests/s from one start to the next. Closed after each answer, every request
-# goes to whichever worker is free (800 to 900 steadily, and the same 1-client latency);
-# nginx in front talks to Vigie without keep-alive anyway. KEEPALIVE=<seconds> turns it on.
+# goes to whichever worker is free (785 to 953 in 21 runs, the same 1-client latency, 1 ms
+# more for a 1,000-reading request); nginx in front talks to Vigie without keep-alive anyway.
+# KEEPALIVE=<seconds> turns it on (docs/benchmarks.md).
 keepalive = int(os.environ.get("KEEPALIVE", "0"))
 # Batch files are scored in a background thread; this is the heartbeat of a worker's main loop.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "300"))

@@ -101,14 +101,15 @@ def column_cells(values):
         return list(map(repr, values))  # a float's repr never needs quoting
     if kinds == {str}:
         distinct = set(values)
-        looked_at = distinct if len(distinct) * 2 < len(values) else values
+        repeats = len(distinct) * 2 < len(values)
+        looked_at = distinct if repeats else values
         joined = "\n" + "\n".join(looked_at)
         if joined.count("\n") == len(looked_at) and not _needs_care(joined):
             return list(values)  # no cell to neutralise or quote: the text as it is
-    if kinds == {str} and len(set(values)) * 2 < len(values):
-        # Columns such as request_id or asset repeat one value: render each value once.
-        rendered = {value: _quoted(_cell(value)) for value in set(values)}
-        return [rendered[value] for value in values]
+        if repeats:
+            # Columns such as request_id or asset repeat one value: render each value once.
+            rendered = {value: _quoted(_cell(value)) for value in distinct}
+            return [rendered[value] for value in values]
     cells = list(map(_cell, values))
     joined = "".join(cells)
     if '"' in joined or "," in joined or "\n" in joined or "\r" in joined:

@@ -194,16 +194,24 @@ def column_lists(frame, columns):
     return frame.to_numpy(dtype=object).T.tolist()
 
 
+def shared_cells(loaded, *, channel, principal, request_id, latency_ms, batch_id,
+                 client_request_id):
+    """The audit cells every row of one write shares: when, who, which version."""
+    return {"timestamp_utc": utc_now_iso(), "request_id": request_id, "channel": channel,
+            "principal": principal, "asset": loaded.asset, "model_version": loaded.version,
+            "model_sha256": loaded.sha256, "batch_id": batch_id or "",
+            "latency_ms": latency_ms, "app_version": APP_VERSION,
+            "client_request_id": client_request_id or ""}
+
+
 def audit_rows(loaded, frame, results, *, channel, principal, request_id, latency_ms,
                batch_id="", reading_timestamps=None, client_request_id=""):
     """One audit row per scored reading, all stamped with the version that scored them."""
     timestamps = reading_timestamps if reading_timestamps is not None else [""] * len(results)
     records = inputs_json(frame, list(loaded.model.columns))
-    common = {"timestamp_utc": utc_now_iso(), "request_id": request_id, "channel": channel,
-              "principal": principal, "asset": loaded.asset, "model_version": loaded.version,
-              "model_sha256": loaded.sha256, "batch_id": batch_id or "",
-              "latency_ms": latency_ms, "app_version": APP_VERSION,
-              "client_request_id": client_request_id or ""}
+    common = shared_cells(loaded, channel=channel, principal=principal, request_id=request_id,
+                          latency_ms=latency_ms, batch_id=batch_id,
+                          client_request_id=client_request_id)
     return [{
         **common, "inputs": inputs, "reading_timestamp": timestamp or "",
         "score": round(result.score, 6), "threshold": round(result.threshold, 6),
@@ -216,11 +224,9 @@ def audit_block(loaded, frame, verdicts, *, channel, principal, request_id, late
     """audit_rows as an AuditBlock: the same rows carried as columns (one write per chunk)."""
     count = len(verdicts)
     timestamps = reading_timestamps if reading_timestamps is not None else [""] * count
-    common = {"timestamp_utc": utc_now_iso(), "request_id": request_id, "channel": channel,
-              "principal": principal, "asset": loaded.asset, "model_version": loaded.version,
-              "model_sha256": loaded.sha256, "batch_id": batch_id or "",
-              "latency_ms": latency_ms, "app_version": APP_VERSION,
-              "client_request_id": client_request_id or "",
+    common = {**shared_cells(loaded, channel=channel, principal=principal,
+                             request_id=request_id, latency_ms=latency_ms, batch_id=batch_id,
+                             client_request_id=client_request_id),
               "threshold": round(verdicts.threshold, 6)}
     varying = {"reading_timestamp": [timestamp or "" for timestamp in timestamps],
                "score": verdicts.rounded_scores(), "anomaly": verdicts.anomaly.tolist(),
@@ -251,11 +257,7 @@ def predict_and_audit_columns(loaded, frame, sink, *, channel, principal, reques
 
 def add_shadow_columns(block, shadow, frame, context=None, single=None):
     """add_shadow_scores for an AuditBlock."""
-    try:
-        shadow_verdicts = score_columns(shadow, frame, context=context, single=single)
-    except Exception:  # any failure of a candidate model must leave the answer untouched
-        log.exception("shadow %s %s failed to score", shadow.asset, shadow.version)
-        shadow_verdicts = None
+    shadow_verdicts = verdicts_of_shadow(shadow, frame, context, single)
     block.common["shadow_version"] = shadow.version
     if shadow_verdicts is None:
         block.common.update(shadow_score="", shadow_anomaly="")
@@ -292,15 +294,22 @@ def add_shadow_scores(rows, shadow, frame, context=None, single=None):
     The caller's answer never depends on the shadow: if it fails, the rows name it with empty
     scores and the failure goes to app.log.
     """
+    verdicts = verdicts_of_shadow(shadow, frame, context, single)
+    failed = [""] * len(rows)
+    scores = failed if verdicts is None else verdicts.rounded_scores()
+    anomalies = failed if verdicts is None else verdicts.anomaly.tolist()
+    for row, score, anomaly in zip(rows, scores, anomalies, strict=True):
+        row.update(shadow_version=shadow.version, shadow_score=score, shadow_anomaly=anomaly)
+
+
+def verdicts_of_shadow(shadow, frame, context=None, single=None):
+    """A candidate's Verdicts on the readings, or None when it fails to score them (logged):
+    any failure of a candidate model must leave the answer untouched."""
     try:
-        shadow_results = score_frame(shadow, frame, context=context, single=single)
-    except Exception:  # any failure of a candidate model must leave the answer untouched
+        return score_columns(shadow, frame, context=context, single=single)
+    except Exception:
         log.exception("shadow %s %s failed to score", shadow.asset, shadow.version)
-        shadow_results = [None] * len(rows)
-    for row, result in zip(rows, shadow_results, strict=True):
-        row["shadow_version"] = shadow.version
-        row["shadow_score"] = round(result.score, 6) if result else ""
-        row["shadow_anomaly"] = result.anomaly if result else ""
+        return None
 
 
 def frame_from_values(values, columns):

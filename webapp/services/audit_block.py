@@ -35,7 +35,7 @@ def float_cells(values):
 
 
 @functools.lru_cache(maxsize=64)
-def _inputs_template(names):
+def _json_template(names):
     return "{" + ",".join(json.dumps(name).replace("%", "%%") + ":%r" for name in names) + "}"
 
 
@@ -43,7 +43,7 @@ def render_inputs(names, columns):
     """The inputs JSON of each row ({"sensor":value,...}, compact, as json.dumps writes it),
     from one list of Python values per sensor name: repr of a float is its shortest exact
     form, as in JSON, and one %-template per row beats a json.dumps per row."""
-    template = _inputs_template(tuple(names))
+    template = _json_template(tuple(names))
     return [template % row for row in zip(*columns, strict=True)]
 
 
